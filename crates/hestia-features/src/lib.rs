@@ -1,1 +1,28 @@
-//! placeholder
+//! The IRSP's protocol features, one module per clause area, each returning its handlers and
+//! disco features as data. [`all`] is the one place they are registered.
+
+pub mod disco;
+pub mod ping;
+pub mod registration;
+pub mod time;
+pub mod version;
+
+use hestia_router::Feature;
+
+/// Options of every feature, one section each in the config file.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesConfig {
+    pub registration: registration::RegistrationConfig,
+}
+
+/// Every feature of the IRSP. Adding a feature = adding one line here.
+pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
+    vec![
+        registration::feature(&cfg.registration),
+        disco::feature(),
+        ping::feature(),
+        version::feature(),
+        time::feature(),
+    ]
+}

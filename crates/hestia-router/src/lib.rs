@@ -1,1 +1,15 @@
-//! placeholder
+//! The IRSP's routing core (ISO/IEC 14543-5-8 §11 message exchange between connected
+//! entities): the session directory, the feature registry and the decision of where each
+//! stanza goes. `docs/routing.md` is the decision table this crate implements.
+//!
+//! Dependency direction: codec/proto/store ← router ← session, features ← server.
+
+pub mod directory;
+pub mod feature;
+pub mod irsp;
+pub mod route;
+pub mod throttle;
+
+pub use directory::{Directory, Outbound, SessionHandle, SessionInfo};
+pub use feature::{Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError};
+pub use irsp::Irsp;

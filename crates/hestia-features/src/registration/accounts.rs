@@ -1,0 +1,232 @@
+//! The account-server operations of 14543-5-9 §8.2 — register, modify user or device
+//! information, change password, delete account, reset device verification code — written once
+//! and called by in-band registration, the CLI and the admin HTTP API alike.
+
+use std::net::IpAddr;
+
+use hestia_proto::igrs::RegistrationStatus;
+use hestia_proto::{Jid, StreamError};
+use hestia_router::Irsp;
+use hestia_router::throttle::Throttle;
+use hestia_sasl::{HashAlg, ScramKeys};
+use hestia_store::{
+    AccountKind, Credentials, DeviceInfo, NewAccount, ScramCredential, StoreError, UserInfo,
+    VerificationCodeHash,
+};
+
+use super::config::{RegistrationConfig, RegistrationPolicy};
+use super::proto::NewRegistration;
+
+/// Where a registration comes from: in-band ones are subject to policy and throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    InBand { ip: Option<IpAddr> },
+    Admin,
+}
+
+/// Performs account-server operations under the registration config.
+#[derive(Debug)]
+pub struct Registrar {
+    cfg: RegistrationConfig,
+    throttle: Throttle<IpAddr>,
+}
+
+fn internal(e: StoreError) -> RegistrationStatus {
+    tracing::error!(error = %e, "store failure during account operation");
+    RegistrationStatus::InternalError
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Registrar {
+    pub fn new(cfg: RegistrationConfig) -> Registrar {
+        let throttle = Throttle::new(cfg.throttle_max, cfg.throttle_period.get());
+        Registrar { cfg, throttle }
+    }
+
+    pub fn config(&self) -> &RegistrationConfig {
+        &self.cfg
+    }
+
+    /// Creates an account; nothing is half-created on failure.
+    pub async fn register(
+        &self,
+        irsp: &Irsp,
+        reg: NewRegistration,
+        origin: Origin,
+    ) -> Result<Jid, RegistrationStatus> {
+        let jid = Jid::bare(&reg.username, irsp.domain.domain())
+            .map_err(|_| RegistrationStatus::IdViolatesAddressRules)?;
+        if let Origin::InBand { ip } = origin {
+            self.admit_in_band(irsp, ip, reg.invitation.as_deref()).await?;
+        }
+        let credentials = self.credentials(&reg.password)?;
+        let verification_code = match (&reg.kind, &reg.verification_code) {
+            (AccountKind::Device, Some(code)) => Some(self.hash_code(code)?),
+            (AccountKind::Device, None) => return Err(RegistrationStatus::MalformedField),
+            (AccountKind::User, _) => None,
+        };
+        let localpart = jid.local().unwrap_or_default().to_owned();
+        let new = NewAccount {
+            localpart,
+            kind: reg.kind,
+            credentials,
+            user: reg.user,
+            device: reg.device,
+            verification_code,
+        };
+        match irsp.store.create_account(new).await {
+            Ok(()) => {
+                metrics::counter!("hestia_registrations_total", "kind" => kind_label(reg.kind))
+                    .increment(1);
+                tracing::info!(account = %jid, kind = kind_label(reg.kind), "account registered");
+                Ok(jid)
+            }
+            Err(StoreError::Conflict) => Err(RegistrationStatus::IdExists),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    async fn admit_in_band(
+        &self,
+        irsp: &Irsp,
+        ip: Option<IpAddr>,
+        invitation: Option<&str>,
+    ) -> Result<(), RegistrationStatus> {
+        match self.cfg.policy {
+            RegistrationPolicy::Open => {}
+            RegistrationPolicy::Closed => return Err(RegistrationStatus::NotAllowed),
+            RegistrationPolicy::Invitation => {
+                let token = invitation.ok_or(RegistrationStatus::NotAllowed)?;
+                let is_valid = irsp.store.consume_invitation(token, now()).await.map_err(internal)?;
+                if !is_valid {
+                    return Err(RegistrationStatus::NotAllowed);
+                }
+            }
+        }
+        if let Some(ip) = ip.filter(|ip| !(self.cfg.throttle_exempt_loopback && ip.is_loopback())) {
+            if !self.throttle.is_allowed(&ip) {
+                return Err(RegistrationStatus::TooManyAttempts);
+            }
+            self.throttle.record(&ip);
+        }
+        Ok(())
+    }
+
+    /// Salted SCRAM keys for both hashes; the password itself is dropped here.
+    pub fn credentials(&self, password: &str) -> Result<Credentials, RegistrationStatus> {
+        if password.chars().count() < self.cfg.min_password_length {
+            return Err(RegistrationStatus::PolicyFailed);
+        }
+        let make = |alg| {
+            ScramKeys::generate(alg, password, self.cfg.scram_iterations)
+                .map(|k| ScramCredential {
+                    salt: k.salt,
+                    iterations: k.iterations,
+                    stored_key: k.stored_key,
+                    server_key: k.server_key,
+                })
+                .map_err(|_| RegistrationStatus::PolicyFailed)
+        };
+        Ok(Credentials { sha1: make(HashAlg::Sha1)?, sha256: make(HashAlg::Sha256)? })
+    }
+
+    /// A verification code hashed with a per-device salt (PBKDF2-SHA-256).
+    pub fn hash_code(&self, code: &str) -> Result<VerificationCodeHash, RegistrationStatus> {
+        if code.chars().count() < self.cfg.min_verification_code_length {
+            return Err(RegistrationStatus::PolicyFailed);
+        }
+        let keys = ScramKeys::generate(HashAlg::Sha256, code, self.cfg.scram_iterations)
+            .map_err(|_| RegistrationStatus::PolicyFailed)?;
+        Ok(VerificationCodeHash { salt: keys.salt, hash: keys.stored_key })
+    }
+
+    pub async fn change_password(
+        &self,
+        irsp: &Irsp,
+        localpart: &str,
+        password: &str,
+    ) -> Result<(), RegistrationStatus> {
+        let creds = self.credentials(password)?;
+        irsp.store.set_credentials(localpart, &creds).await.map_err(not_found_or_internal)
+    }
+
+    pub async fn reset_verification_code(
+        &self,
+        irsp: &Irsp,
+        localpart: &str,
+        code: &str,
+    ) -> Result<(), RegistrationStatus> {
+        let hash = self.hash_code(code)?;
+        irsp.store.set_verification_code(localpart, &hash).await.map_err(not_found_or_internal)
+    }
+
+    pub async fn update_user_info(
+        &self,
+        irsp: &Irsp,
+        localpart: &str,
+        info: &UserInfo,
+    ) -> Result<(), RegistrationStatus> {
+        irsp.store.update_user_info(localpart, info).await.map_err(not_found_or_internal)
+    }
+
+    pub async fn update_device_info(
+        &self,
+        irsp: &Irsp,
+        localpart: &str,
+        info: &DeviceInfo,
+    ) -> Result<(), RegistrationStatus> {
+        irsp.store.update_device_info(localpart, info).await.map_err(not_found_or_internal)
+    }
+}
+
+fn not_found_or_internal(e: StoreError) -> RegistrationStatus {
+    match e {
+        StoreError::NotFound => RegistrationStatus::MalformedField,
+        e => internal(e),
+    }
+}
+
+pub fn kind_label(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::User => "user",
+        AccountKind::Device => "device",
+    }
+}
+
+/// Deletes an account and everything it owned, then ends its sessions. False if it did not
+/// exist.
+pub async fn delete_account(irsp: &Irsp, localpart: &str) -> Result<bool, RegistrationStatus> {
+    let existed = irsp.store.delete_account(localpart).await.map_err(internal)?;
+    if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
+        end_sessions(irsp, &jid, StreamError::NotAuthorized, "account deleted");
+    }
+    if existed {
+        tracing::info!(account = localpart, "account deleted");
+    }
+    Ok(existed)
+}
+
+/// Disables or enables an account; disabling ends its sessions.
+pub async fn set_disabled(irsp: &Irsp, localpart: &str, is_disabled: bool) -> Result<(), RegistrationStatus> {
+    irsp.store.set_disabled(localpart, is_disabled).await.map_err(not_found_or_internal)?;
+    if is_disabled {
+        if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
+            end_sessions(irsp, &jid, StreamError::NotAuthorized, "account disabled");
+        }
+    }
+    Ok(())
+}
+
+/// Closes every connection of an account with a stream error.
+pub fn end_sessions(irsp: &Irsp, jid: &Jid, error: StreamError, text: &str) -> usize {
+    let sessions = irsp.directory.sessions_of(jid);
+    for s in &sessions {
+        s.close(error, Some(text.to_owned()));
+    }
+    sessions.len()
+}

@@ -1,0 +1,143 @@
+//! The IGRS RA wire vocabulary of ISO/IEC 14543-5-8 in one table: namespaces, element names and
+//! status codes. The standard's body text is not available to us, so every value here is
+//! Hestia's own placeholder (see `docs/protocol.md`); the official values drop in here without
+//! touching the logic.
+
+use hestia_xml::Element;
+
+use crate::StanzaErrorCondition;
+
+/// Root of the IGRS RA namespaces.
+pub const NS_ROOT: &str = "urn:igrs:ra:0";
+/// Registration extension of XEP-0077 (§7).
+pub const NS_REGISTER: &str = "urn:igrs:ra:0:register";
+/// IGRS detail child of stanza errors.
+pub const NS_ERROR: &str = "urn:igrs:ra:0:error";
+/// Device information (kind, type) in disco and presence.
+pub const NS_DEVICE: &str = "urn:igrs:ra:0:device";
+
+/// Registration response status codes (14543-5-8 §7, 14543-5-9 §8.2), each carried in a
+/// `<status code='N'/>` child of the result or of the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RegistrationStatus {
+    Success,
+    IdExists,
+    MalformedField,
+    IdViolatesAddressRules,
+    PolicyFailed,
+    NotAllowed,
+    TooManyAttempts,
+    InternalError,
+}
+
+use RegistrationStatus as R;
+
+/// Status, numeric code, the stanza error that carries it (None for success), and meaning.
+const REGISTRATION_STATUS: &[(RegistrationStatus, u8, Option<StanzaErrorCondition>, &str)] = &[
+    (R::Success, 0, None, "success"),
+    (R::IdExists, 1, Some(StanzaErrorCondition::Conflict), "ID already exists"),
+    (R::MalformedField, 2, Some(StanzaErrorCondition::BadRequest), "malformed or missing field"),
+    (R::IdViolatesAddressRules, 3, Some(StanzaErrorCondition::JidMalformed), "ID violates address rules"),
+    (R::PolicyFailed, 4, Some(StanzaErrorCondition::NotAcceptable), "password or verification code fails policy"),
+    (R::NotAllowed, 5, Some(StanzaErrorCondition::NotAllowed), "registration not allowed"),
+    (R::TooManyAttempts, 6, Some(StanzaErrorCondition::ResourceConstraint), "too many attempts"),
+    (R::InternalError, 7, Some(StanzaErrorCondition::InternalServerError), "internal error"),
+];
+
+impl RegistrationStatus {
+    fn entry(self) -> (u8, Option<StanzaErrorCondition>, &'static str) {
+        REGISTRATION_STATUS
+            .iter()
+            .find(|(s, ..)| *s == self)
+            .map_or((7, Some(StanzaErrorCondition::InternalServerError), "internal error"), |(_, c, e, m)| (*c, *e, m))
+    }
+
+    pub fn code(self) -> u8 {
+        self.entry().0
+    }
+
+    /// The RFC 6120 condition of the error that carries this status; None for success.
+    pub fn condition(self) -> Option<StanzaErrorCondition> {
+        self.entry().1
+    }
+
+    pub fn meaning(self) -> &'static str {
+        self.entry().2
+    }
+
+    pub fn from_code(code: u8) -> Option<RegistrationStatus> {
+        REGISTRATION_STATUS
+            .iter()
+            .find(|(_, c, ..)| *c == code)
+            .map(|(s, ..)| *s)
+    }
+
+    /// `<status xmlns='…:register' code='N'/>`.
+    pub fn to_element(self) -> Element {
+        Element::new("status", NS_REGISTER).with_attr("code", self.code().to_string())
+    }
+
+    /// Finds a status child anywhere one level below `el` or in its `<error/>` child.
+    pub fn find_in(stanza: &Element) -> Option<RegistrationStatus> {
+        let direct = stanza.children().flat_map(|c| {
+            std::iter::once(c).chain(c.children())
+        });
+        direct
+            .filter(|c| c.is("status", NS_REGISTER))
+            .find_map(|c| c.attr("code")?.parse().ok().and_then(RegistrationStatus::from_code))
+    }
+
+    /// Every status, for docs and tests.
+    pub fn all() -> impl Iterator<Item = RegistrationStatus> {
+        REGISTRATION_STATUS.iter().map(|(s, ..)| *s)
+    }
+}
+
+/// The IGRS device fields that extend an XEP-0077 registration (element names inside
+/// `<device xmlns='…:register'/>`).
+pub mod device_field {
+    pub const TYPE: &str = "type";
+    pub const MODEL: &str = "model";
+    pub const MANUFACTURER: &str = "manufacturer";
+    pub const SERIAL: &str = "serial";
+    pub const VERIFICATION_CODE: &str = "verification-code";
+    pub const ALL: [&str; 5] = [TYPE, MODEL, MANUFACTURER, SERIAL, VERIFICATION_CODE];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_matches_design() {
+        let want = [
+            (0, None),
+            (1, Some("conflict")),
+            (2, Some("bad-request")),
+            (3, Some("jid-malformed")),
+            (4, Some("not-acceptable")),
+            (5, Some("not-allowed")),
+            (6, Some("resource-constraint")),
+            (7, Some("internal-server-error")),
+        ];
+        for (code, cond) in want {
+            let s = RegistrationStatus::from_code(code).expect("known code");
+            assert_eq!(s.code(), code);
+            assert_eq!(s.condition().map(|c| c.name()), cond);
+        }
+        assert!(RegistrationStatus::from_code(8).is_none());
+        assert_eq!(RegistrationStatus::all().count(), 8);
+    }
+
+    #[test]
+    fn status_found_in_result_and_error() {
+        let result = Element::new("iq", crate::ns::CLIENT).with_child(
+            Element::new("query", crate::ns::REGISTER).with_child(RegistrationStatus::Success.to_element()),
+        );
+        assert_eq!(RegistrationStatus::find_in(&result), Some(RegistrationStatus::Success));
+        let err = crate::StanzaError::new(StanzaErrorCondition::Conflict)
+            .with_app(RegistrationStatus::IdExists.to_element());
+        let stanza = Element::new("iq", crate::ns::CLIENT).with_child(err.to_element());
+        assert_eq!(RegistrationStatus::find_in(&stanza), Some(RegistrationStatus::IdExists));
+    }
+}

@@ -1,0 +1,184 @@
+//! The session directory: which connections are bound, under which full JID. It is the one
+//! seam through which the router finds a session, so a multi-node cluster (NATS) replaces the
+//! `Local` variant without touching features.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use hestia_proto::{Jid, StreamError};
+use hestia_store::AccountKind;
+use hestia_xml::Element;
+use tokio::sync::mpsc;
+
+/// What the router asks a session task to do.
+#[derive(Debug)]
+pub enum Outbound {
+    /// Write this stanza to the client.
+    Stanza(Element),
+    /// Close the stream with this error (conflict, system-shutdown, policy…).
+    Close(StreamError, Option<String>),
+}
+
+/// Facts about a bound session that routing and admin listings need.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub jid: Jid,
+    pub kind: AccountKind,
+    pub remote_addr: SocketAddr,
+    pub is_tls: bool,
+    pub mechanism: &'static str,
+    pub bound_at: SystemTime,
+}
+
+/// A bound session: its facts and the queue its connection task drains.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub info: Arc<SessionInfo>,
+    /// Unique per connection, so an old connection's cleanup never removes its replacement.
+    pub serial: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Initial presence sent and not yet unavailable (RFC 6121 §4.2).
+    is_available: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SessionHandle {
+    pub fn new(info: SessionInfo, serial: u64, tx: mpsc::Sender<Outbound>) -> SessionHandle {
+        SessionHandle {
+            info: Arc::new(info),
+            serial,
+            tx,
+            is_available: Arc::default(),
+        }
+    }
+
+    /// Queues a stanza; false if the session is gone or its queue is full (a slow reader
+    /// must not stall the router: ejabberd's `max_fsm_queue` does the same).
+    pub fn deliver(&self, stanza: Element) -> bool {
+        self.tx.try_send(Outbound::Stanza(stanza)).is_ok()
+    }
+
+    pub fn close(&self, error: StreamError, text: Option<String>) {
+        // A full queue means the task is already overwhelmed; it still ends when the
+        // directory entry is replaced, so ignoring the result is safe.
+        let _ = self.tx.try_send(Outbound::Close(error, text));
+    }
+
+    pub fn set_available(&self, is_available: bool) {
+        self.is_available
+            .store(is_available, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_available(&self) -> bool {
+        self.is_available.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Why a bind was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindRefusal {
+    /// The user already holds the configured maximum of connections.
+    TooManySessions,
+    /// A user asked for a connection ID that is in use (RFC 6120 §7.7.2.2: we refuse the new
+    /// one rather than kick the old, as Prosody does by default for users).
+    ResourceInUse,
+}
+
+/// The directory, dispatching over deployments.
+#[derive(Debug, Clone)]
+pub enum Directory {
+    Local(Arc<LocalDirectory>),
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Directory::Local(Arc::default())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct LocalDirectory {
+    /// bare JID → (resource → handle)
+    by_bare: RwLock<HashMap<Jid, HashMap<String, SessionHandle>>>,
+}
+
+impl Directory {
+    fn local(&self) -> &LocalDirectory {
+        match self {
+            Directory::Local(l) => l,
+        }
+    }
+
+    /// Registers a bound session. For devices any previous connection is replaced and
+    /// returned so the caller can close it with `conflict`; users may hold up to
+    /// `max_user_sessions` connections.
+    pub fn bind(
+        &self,
+        handle: SessionHandle,
+        max_user_sessions: usize,
+    ) -> Result<Vec<SessionHandle>, BindRefusal> {
+        let jid = handle.info.jid.clone();
+        let bare = jid.to_bare();
+        let resource = jid.resource().unwrap_or_default().to_owned();
+        let mut map = self.local().by_bare.write().unwrap_or_else(|e| e.into_inner());
+        let conns = map.entry(bare).or_default();
+        let mut replaced = Vec::new();
+        match handle.info.kind {
+            AccountKind::Device => replaced.extend(conns.drain().map(|(_, h)| h)),
+            AccountKind::User => {
+                if conns.contains_key(&resource) {
+                    return Err(BindRefusal::ResourceInUse);
+                }
+                if conns.len() >= max_user_sessions {
+                    return Err(BindRefusal::TooManySessions);
+                }
+            }
+        }
+        conns.insert(resource, handle);
+        Ok(replaced)
+    }
+
+    /// Removes a session if (and only if) it is still the one registered under its JID.
+    pub fn unbind(&self, jid: &Jid, serial: u64) -> bool {
+        let bare = jid.to_bare();
+        let mut map = self.local().by_bare.write().unwrap_or_else(|e| e.into_inner());
+        let Some(conns) = map.get_mut(&bare) else {
+            return false;
+        };
+        let resource = jid.resource().unwrap_or_default();
+        let is_same = conns.get(resource).is_some_and(|h| h.serial == serial);
+        if is_same {
+            conns.remove(resource);
+            if conns.is_empty() {
+                map.remove(&bare);
+            }
+        }
+        is_same
+    }
+
+    /// The session bound to exactly this full JID.
+    pub fn get(&self, full: &Jid) -> Option<SessionHandle> {
+        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&full.to_bare())?.get(full.resource()?).cloned()
+    }
+
+    /// Every session of an account.
+    pub fn sessions_of(&self, bare: &Jid) -> Vec<SessionHandle> {
+        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&bare.to_bare())
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every bound session (admin listing, shutdown).
+    pub fn all(&self) -> Vec<SessionHandle> {
+        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        map.values().flat_map(|c| c.values().cloned()).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        map.values().map(HashMap::len).sum()
+    }
+}

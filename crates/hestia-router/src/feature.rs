@@ -1,0 +1,210 @@
+//! Features as data: each protocol area returns a [`Feature`] naming the clauses it implements,
+//! the IQs it handles (keyed by type, element and namespace) and the disco features it adds.
+//! [`Registry::new`] takes the list from one place (`hestia_features::all`) and refuses two
+//! handlers for one key at startup.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hestia_proto::{IqType, Jid, StanzaError};
+use hestia_xml::Element;
+
+use crate::Irsp;
+
+/// A clause of a standard that a feature implements (feeds `docs/conformance.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clause {
+    pub standard: &'static str,
+    pub clause: &'static str,
+    pub title: &'static str,
+}
+
+/// The key an IQ request is dispatched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IqKey {
+    pub iq_type: IqType,
+    pub name: &'static str,
+    pub ns: &'static str,
+}
+
+impl IqKey {
+    pub const fn get(name: &'static str, ns: &'static str) -> IqKey {
+        IqKey { iq_type: IqType::Get, name, ns }
+    }
+
+    pub const fn set(name: &'static str, ns: &'static str) -> IqKey {
+        IqKey { iq_type: IqType::Set, name, ns }
+    }
+}
+
+/// Who sent an IQ the server itself answers, and what it asked.
+#[derive(Debug, Clone)]
+pub struct IqRequest {
+    /// The sender's full JID, stamped by the server; None before authentication
+    /// (in-band registration).
+    pub from: Option<Jid>,
+    /// The addressee: the domain, or the sender's own bare JID (RFC 6120 §10.3.3), or another
+    /// account's bare JID (answered on its behalf).
+    pub to: Jid,
+    pub iq: Element,
+    /// Source address of the connection, for throttling.
+    pub remote_ip: Option<std::net::IpAddr>,
+}
+
+impl IqRequest {
+    /// The single payload child (the dispatcher guarantees it exists).
+    pub fn payload(&self) -> &Element {
+        hestia_proto::stanza::iq_payload(&self.iq).unwrap_or(&self.iq)
+    }
+}
+
+/// A handler's answer: the result payload (or none), or an error.
+pub type IqResult = Result<Option<Element>, StanzaError>;
+
+pub type IqFuture = Pin<Box<dyn Future<Output = IqResult> + Send>>;
+
+/// An IQ handler; `is_pre_auth` marks the few that may run before authentication.
+#[derive(Clone)]
+pub struct IqHandler {
+    pub key: IqKey,
+    pub is_pre_auth: bool,
+    /// Handles requests addressed to an account's bare JID too (not only to the domain).
+    pub is_for_accounts: bool,
+    pub run: Arc<dyn Fn(Arc<Irsp>, IqRequest) -> IqFuture + Send + Sync>,
+}
+
+impl std::fmt::Debug for IqHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IqHandler").field("key", &self.key).finish()
+    }
+}
+
+impl IqHandler {
+    pub fn new<F, Fut>(key: IqKey, run: F) -> IqHandler
+    where
+        F: Fn(Arc<Irsp>, IqRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = IqResult> + Send + 'static,
+    {
+        IqHandler {
+            key,
+            is_pre_auth: false,
+            is_for_accounts: false,
+            run: Arc::new(move |irsp, req| Box::pin(run(irsp, req))),
+        }
+    }
+
+    pub fn pre_auth(mut self) -> IqHandler {
+        self.is_pre_auth = true;
+        self
+    }
+
+    pub fn for_accounts(mut self) -> IqHandler {
+        self.is_for_accounts = true;
+        self
+    }
+}
+
+/// One protocol area's contribution.
+#[derive(Debug, Clone, Default)]
+pub struct Feature {
+    pub name: &'static str,
+    pub clauses: Vec<Clause>,
+    pub iq_handlers: Vec<IqHandler>,
+    /// `var`s this feature adds to the server's disco#info.
+    pub disco_features: Vec<&'static str>,
+    /// Elements this feature adds to `<stream:features/>` after authentication.
+    pub stream_features: Vec<Element>,
+    /// Elements added to `<stream:features/>` before authentication (e.g. XEP-0077's).
+    pub pre_auth_stream_features: Vec<Element>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("two handlers for {0:?}: features {1} and {2}")]
+    DuplicateHandler(IqKey, &'static str, &'static str),
+}
+
+/// All features, indexed for dispatch.
+#[derive(Debug, Default)]
+pub struct Registry {
+    features: Vec<Feature>,
+    handlers: HashMap<IqKey, (IqHandler, &'static str)>,
+    /// namespace → handlers in it, so a received IQ is found without allocating.
+    by_ns: HashMap<&'static str, Vec<IqHandler>>,
+}
+
+impl Registry {
+    pub fn new(features: Vec<Feature>) -> Result<Registry, RegistryError> {
+        let mut handlers = HashMap::new();
+        for f in &features {
+            for h in &f.iq_handlers {
+                if let Some((_, other)) = handlers.insert(h.key, (h.clone(), f.name)) {
+                    return Err(RegistryError::DuplicateHandler(h.key, other, f.name));
+                }
+            }
+        }
+        let mut by_ns: HashMap<&'static str, Vec<IqHandler>> = HashMap::new();
+        for (h, _) in handlers.values() {
+            by_ns.entry(h.key.ns).or_default().push(h.clone());
+        }
+        Ok(Registry { features, handlers, by_ns })
+    }
+
+    pub fn handler(&self, key: &IqKey) -> Option<&IqHandler> {
+        self.handlers.get(key).map(|(h, _)| h)
+    }
+
+    /// Looks up by the runtime strings of a received IQ.
+    pub fn find(&self, iq_type: IqType, name: &str, ns: &str) -> Option<&IqHandler> {
+        self.by_ns
+            .get(ns)?
+            .iter()
+            .find(|h| h.key.iq_type == iq_type && h.key.name == name)
+    }
+
+    pub fn features(&self) -> &[Feature] {
+        &self.features
+    }
+
+    /// The server's disco#info feature list: every feature's vars, sorted and unique.
+    pub fn disco_features(&self) -> Vec<&'static str> {
+        let mut vars: Vec<_> = self
+            .features
+            .iter()
+            .flat_map(|f| f.disco_features.iter().copied())
+            .collect();
+        vars.sort_unstable();
+        vars.dedup();
+        vars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(key: IqKey) -> IqHandler {
+        IqHandler::new(key, |_, _| async { Ok(None) })
+    }
+
+    #[test]
+    fn duplicate_handlers_are_a_startup_error() {
+        let key = IqKey::get("ping", "urn:xmpp:ping");
+        let a = Feature { name: "a", iq_handlers: vec![noop(key)], ..Default::default() };
+        let b = Feature { name: "b", iq_handlers: vec![noop(key)], ..Default::default() };
+        assert!(matches!(
+            Registry::new(vec![a, b]),
+            Err(RegistryError::DuplicateHandler(_, "a", "b"))
+        ));
+    }
+
+    #[test]
+    fn disco_features_are_sorted_and_unique() {
+        let a = Feature { name: "a", disco_features: vec!["z", "b"], ..Default::default() };
+        let b = Feature { name: "b", disco_features: vec!["b", "a"], ..Default::default() };
+        let reg = Registry::new(vec![a, b]).expect("no duplicates");
+        assert_eq!(reg.disco_features(), vec!["a", "b", "z"]);
+    }
+}

@@ -1,0 +1,57 @@
+//! The IRSP (remote access service platform, ISO/IEC 14543-5-9) as one shared value: the
+//! domain it serves, its store, its session directory and its features.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hestia_proto::Jid;
+use hestia_store::Store;
+
+use crate::{Directory, Registry};
+
+/// Routing limits that are not per-feature.
+#[derive(Debug, Clone)]
+pub struct RoutingOptions {
+    /// How many connections one user may hold at once (devices always hold one).
+    pub max_user_sessions: usize,
+}
+
+impl Default for RoutingOptions {
+    fn default() -> Self {
+        RoutingOptions { max_user_sessions: 10 }
+    }
+}
+
+/// Everything a stanza handler may need, shared by every connection.
+#[derive(Debug)]
+pub struct Irsp {
+    pub domain: Jid,
+    pub store: Store,
+    pub directory: Directory,
+    pub registry: Registry,
+    pub options: RoutingOptions,
+    pub started_at: SystemTime,
+}
+
+impl Irsp {
+    pub fn new(domain: Jid, store: Store, registry: Registry, options: RoutingOptions) -> Arc<Irsp> {
+        Arc::new(Irsp {
+            domain,
+            store,
+            directory: Directory::default(),
+            registry,
+            options,
+            started_at: SystemTime::now(),
+        })
+    }
+
+    /// True when `jid` names this IRSP's domain itself.
+    pub fn is_domain(&self, jid: &Jid) -> bool {
+        jid.local().is_none() && jid.resource().is_none() && jid.domain() == self.domain.domain()
+    }
+
+    /// True when `jid` is an address on this IRSP (an account or the domain).
+    pub fn is_local(&self, jid: &Jid) -> bool {
+        jid.domain() == self.domain.domain()
+    }
+}

@@ -1,0 +1,201 @@
+//! Where each stanza goes (the decision table of `docs/routing.md`): to the server's own
+//! handlers, to one connection, to every available connection of an account, or back to the
+//! sender as an error. Relationship and access-right checks plug in here (issue #3).
+
+use std::sync::Arc;
+
+use hestia_proto::stanza::{self, error_reply, iq_payload, iq_result};
+use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StanzaKind};
+use hestia_xml::Element;
+
+use crate::{IqRequest, Irsp, SessionHandle};
+
+/// What the caller (the sender's session) should write back, if anything.
+pub type Reply = Option<Element>;
+
+/// Routes one stanza whose `from` the session has already stamped.
+pub async fn route(irsp: &Arc<Irsp>, from: &Jid, stanza: Element) -> Reply {
+    let Some(kind) = StanzaKind::of(&stanza) else {
+        return None;
+    };
+    metrics::counter!("hestia_stanzas_routed_total", "kind" => kind.as_str()).increment(1);
+    let to = match stanza.attr("to").map(Jid::parse) {
+        None => None,
+        Some(Ok(j)) => Some(j),
+        Some(Err(_)) => return bounce(&stanza, Cond::JidMalformed),
+    };
+    match kind {
+        StanzaKind::Iq => route_iq(irsp, from, to, stanza).await,
+        StanzaKind::Message => route_message(irsp, from, to, stanza).await,
+        StanzaKind::Presence => route_presence(irsp, from, to, stanza),
+    }
+}
+
+/// An error reply, unless the stanza is itself an error (RFC 6120 §8.3.1).
+pub fn bounce(stanza: &Element, condition: Cond) -> Reply {
+    (!stanza::is_error(stanza)).then(|| error_reply(stanza, &StanzaError::new(condition)))
+}
+
+async fn route_iq(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, iq: Element) -> Reply {
+    let Some(iq_type) = IqType::of(&iq) else {
+        return bounce(&iq, Cond::BadRequest);
+    };
+    if iq.attr("id").is_none() || (iq_type.is_request() && iq_payload(&iq).is_none()) {
+        return bounce(&iq, Cond::BadRequest);
+    }
+    let to = to.unwrap_or_else(|| from.to_bare());
+    if !irsp.is_local(&to) {
+        return bounce(&iq, Cond::RemoteServerNotFound);
+    }
+    if to.is_full() {
+        return deliver_to_full(irsp, &to, iq, Cond::ServiceUnavailable);
+    }
+    if !iq_type.is_request() {
+        // Results and errors addressed to the server or a bare JID answer nothing we asked.
+        return None;
+    }
+    let is_own = to == from.to_bare() || irsp.is_domain(&to);
+    handle_iq(irsp, Some(from.clone()), to, iq, is_own, None).await
+}
+
+/// Dispatches an IQ request to the feature that handles its payload, or answers
+/// `service-unavailable` (RFC 6120 §8.4). `is_own` is false for another account's bare JID,
+/// which only account-level handlers answer, and only for an existing account.
+pub async fn handle_iq(
+    irsp: &Arc<Irsp>,
+    from: Option<Jid>,
+    to: Jid,
+    iq: Element,
+    is_own: bool,
+    remote_ip: Option<std::net::IpAddr>,
+) -> Reply {
+    let (Some(iq_type), Some(payload)) = (IqType::of(&iq), iq_payload(&iq)) else {
+        return bounce(&iq, Cond::BadRequest);
+    };
+    let handler = irsp.registry.find(iq_type, payload.name(), payload.ns());
+    let handler = match handler {
+        Some(h) if from.is_some() || h.is_pre_auth => h.clone(),
+        _ => return bounce(&iq, Cond::ServiceUnavailable),
+    };
+    if !is_own && !(handler.is_for_accounts && account_exists(irsp, &to).await) {
+        return bounce(&iq, Cond::ServiceUnavailable);
+    }
+    let mut reply_to = iq.clone();
+    if let Some(from) = &from {
+        reply_to.set_attr("from", from.to_string());
+    }
+    reply_to.set_attr("to", to.to_string());
+    let req = IqRequest { from, to, iq, remote_ip };
+    match (handler.run)(irsp.clone(), req).await {
+        Ok(payload) => Some(iq_result(&reply_to, payload)),
+        Err(e) => Some(error_reply(&reply_to, &e)),
+    }
+}
+
+async fn account_exists(irsp: &Irsp, jid: &Jid) -> bool {
+    let Some(local) = jid.local() else {
+        return false;
+    };
+    if !irsp.directory.sessions_of(jid).is_empty() {
+        return true;
+    }
+    matches!(irsp.store.credentials(local).await, Ok(Some(_)))
+}
+
+fn deliver_to_full(irsp: &Irsp, to: &Jid, stanza: Element, missing: Cond) -> Reply {
+    match irsp.directory.get(to) {
+        Some(session) => deliver(&session, stanza),
+        None => bounce(&stanza, missing),
+    }
+}
+
+fn deliver(session: &SessionHandle, stanza: Element) -> Reply {
+    if session.deliver(stanza.clone()) {
+        None
+    } else {
+        bounce(&stanza, Cond::ResourceConstraint)
+    }
+}
+
+async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Element) -> Reply {
+    let to = to.unwrap_or_else(|| from.to_bare());
+    if !irsp.is_local(&to) {
+        return bounce(&msg, Cond::RemoteServerNotFound);
+    }
+    if to.local().is_none() {
+        // Messages to the domain itself: no feature consumes them yet.
+        return bounce(&msg, Cond::ServiceUnavailable);
+    }
+    let msg_type = msg.attr("type").unwrap_or("normal");
+    if to.is_full() {
+        if let Some(session) = irsp.directory.get(&to) {
+            return deliver(&session, msg);
+        }
+        // RFC 6121 §8.5.3.2.1: no such resource — groupchat errors, headline is dropped,
+        // normal and chat are treated as if addressed to the bare JID.
+        match msg_type {
+            "groupchat" => return bounce(&msg, Cond::ServiceUnavailable),
+            "headline" => return None,
+            _ => {}
+        }
+    }
+    let available: Vec<SessionHandle> = irsp
+        .directory
+        .sessions_of(&to)
+        .into_iter()
+        .filter(SessionHandle::is_available)
+        .collect();
+    if available.is_empty() {
+        // Offline storage arrives with the message-exchange feature (issue #4); until then an
+        // offline or unknown recipient is reported to the sender the same way (RFC 6121
+        // §8.5.2.2.1, §8.5.1), which also keeps account existence private.
+        return if msg_type == "headline" { None } else { bounce(&msg, Cond::ServiceUnavailable) };
+    }
+    for session in &available {
+        session.deliver(msg.clone());
+    }
+    None
+}
+
+fn route_presence(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, presence: Element) -> Reply {
+    let presence_type = presence.attr("type").unwrap_or("available");
+    match (to, presence_type) {
+        (None, "available" | "unavailable") => {
+            broadcast_own(irsp, from, presence);
+            None
+        }
+        // Subscription management and probes belong to the relationship feature (issue #3).
+        (None, _) | (_, "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe") => {
+            None
+        }
+        (Some(to), _) if !irsp.is_local(&to) => bounce(&presence, Cond::RemoteServerNotFound),
+        (Some(to), _) if to.is_full() => {
+            irsp.directory.get(&to).and_then(|s| deliver(&s, presence))
+        }
+        (Some(to), _) => {
+            for session in irsp.directory.sessions_of(&to) {
+                session.deliver(presence.clone());
+            }
+            None
+        }
+    }
+}
+
+/// Presence broadcast to the sender's own available connections (RFC 6121 §4.2.2, §4.4.2);
+/// broadcast to relationships is added by the relationship feature.
+fn broadcast_own(irsp: &Irsp, from: &Jid, presence: Element) {
+    let is_available = presence.attr("type").is_none();
+    let priority_ok = presence
+        .get_child("priority", hestia_proto::ns::CLIENT)
+        .and_then(|p| p.text().trim().parse::<i8>().ok())
+        .is_none_or(|p| p >= 0);
+    let sessions = irsp.directory.sessions_of(from);
+    for session in &sessions {
+        if &session.info.jid == from {
+            session.set_available(is_available && priority_ok);
+        }
+    }
+    for session in sessions.iter().filter(|s| s.is_available() || &s.info.jid == from) {
+        session.deliver(presence.clone());
+    }
+}

@@ -1,0 +1,480 @@
+//! One client connection: the read/write loop and the phase machine
+//! `Connected → Authenticated → Bound` (TLS is a property of the pipe, tracked beside it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hestia_proto::stanza::new_id;
+use hestia_proto::{StanzaKind, StreamError, ns};
+use hestia_router::{Outbound, SessionHandle};
+use hestia_store::AccountKind;
+use hestia_xml::{Element, StreamEvent, StreamParser, XmlError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::C2s;
+use crate::io::{Io, Shaper};
+use crate::sasl::SaslExchange;
+use crate::stream;
+
+/// What an authenticated entity is.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub localpart: String,
+    pub kind: AccountKind,
+    pub mechanism: &'static str,
+}
+
+/// The login phase; each variant holds only what is valid in it.
+#[derive(Debug)]
+pub enum Phase {
+    /// Before SASL success, possibly mid-exchange.
+    Connected { sasl: Option<SaslExchange> },
+    /// SASL done, connection ID not yet bound.
+    Authenticated { account: Account },
+    /// Bound: routable under `handle.info.jid`.
+    Bound { account: Account, handle: SessionHandle },
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+pub enum Exit {
+    Stream(StreamError, Option<String>),
+    ClientClosed,
+    Eof,
+    Io(std::io::Error),
+    Shutdown,
+}
+
+impl Exit {
+    pub fn stream(e: StreamError, text: &str) -> Exit {
+        Exit::Stream(e, Some(text.to_owned()))
+    }
+}
+
+/// What a handler asks of the loop beyond writing output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// Upgrade the pipe to TLS, then expect a new stream header.
+    StartTls,
+    /// SASL succeeded: expect a new stream header under post-auth limits.
+    Restart,
+}
+
+/// TLS facts fixed at handshake time.
+#[derive(Debug, Default, Clone)]
+pub struct TlsFacts {
+    pub binding: Option<Vec<u8>>,
+    pub peer_certificate: Option<Vec<u8>>,
+}
+
+pub struct Connection {
+    pub(crate) c2s: Arc<C2s>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) parser: StreamParser,
+    pub(crate) out: Vec<u8>,
+    pub(crate) phase: Phase,
+    pub(crate) tls: Option<TlsFacts>,
+    is_header_sent: bool,
+    pre_auth_stanzas: u32,
+    pub(crate) auth_attempts: u32,
+    /// Mechanism chosen without an initial response; the next `<response/>` starts it.
+    pub(crate) pending_first: Option<hestia_sasl::Mechanism>,
+    outbound: Option<mpsc::Receiver<Outbound>>,
+}
+
+/// Refuses a connection over the per-address limit with a stream error.
+pub async fn refuse(mut tcp: TcpStream, domain: &str) {
+    let mut out = Vec::new();
+    stream::write_header(&mut out, domain, &new_id(), None);
+    stream::write_error(&mut out, StreamError::PolicyViolation, Some("too many connections from your address"));
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&out)).await;
+}
+
+/// Runs a connection to its end.
+pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls: bool) {
+    let _ = tcp.set_nodelay(true);
+    metrics::gauge!("hestia_c2s_connections").increment(1.0);
+    let span = tracing::debug_span!("c2s", %peer);
+    let _enter = span.enter();
+    drop(_enter);
+    let mut conn = Connection {
+        parser: StreamParser::new(c2s.options.pre_auth_limits),
+        c2s,
+        peer,
+        out: Vec::with_capacity(4096),
+        phase: Phase::Connected { sasl: None },
+        tls: None,
+        is_header_sent: false,
+        pre_auth_stanzas: 0,
+        auth_attempts: 0,
+        pending_first: None,
+        outbound: None,
+    };
+    let mut io = Io::Plain(tcp);
+    if is_direct_tls {
+        io = match conn.upgrade(io).await {
+            Some(io) => io,
+            None => return conn.finish_gauges(),
+        };
+    }
+    let exit = conn.serve(io).await;
+    tracing::debug!(?exit, "connection ended");
+    conn.cleanup().await;
+    conn.finish_gauges();
+}
+
+impl Connection {
+    fn finish_gauges(&self) {
+        metrics::gauge!("hestia_c2s_connections").decrement(1.0);
+    }
+
+    /// Serves the stream, swapping the pipe on STARTTLS; returns why it ended.
+    async fn serve(&mut self, mut io: Io) -> Exit {
+        let deadline = Instant::now() + self.c2s.options.auth_timeout;
+        loop {
+            match self.drive(&mut io, deadline).await {
+                Ok(Step::StartTls) => match self.upgrade(io).await {
+                    Some(tls) => io = tls,
+                    None => return Exit::Eof,
+                },
+                Ok(_) => continue,
+                Err(exit) => {
+                    self.close(&mut io, &exit).await;
+                    return exit;
+                }
+            }
+        }
+    }
+
+    /// TLS handshake (bounded in time); None if it failed.
+    async fn upgrade(&mut self, io: Io) -> Option<Io> {
+        let Io::Plain(tcp) = io else {
+            return None;
+        };
+        let config = self.c2s.options.tls.clone()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let handshake = tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await;
+        let tls = match handshake {
+            Ok(Ok(tls)) => Io::Tls(Box::new(tls)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                metrics::counter!("hestia_tls_handshake_failures_total").increment(1);
+                return None;
+            }
+            Err(_) => return None,
+        };
+        self.tls = Some(TlsFacts { binding: tls.channel_binding(), peer_certificate: tls.peer_certificate() });
+        self.parser.reset();
+        self.is_header_sent = false;
+        Some(tls)
+    }
+
+    /// Reads, parses and dispatches until a step needs the loop or the stream ends.
+    async fn drive(&mut self, io: &mut Io, deadline: Instant) -> Result<Step, Exit> {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut shaper = Shaper::new(self.c2s.options.max_bytes_per_second, self.c2s.options.burst_bytes);
+        let shutdown = self.c2s.shutdown.clone();
+        loop {
+            loop {
+                let event = self.parser.next().map_err(xml_exit)?;
+                let Some(event) = event else { break };
+                let step = self.on_event(event).await?;
+                if step != Step::Continue {
+                    self.flush(io).await?;
+                    return Ok(step);
+                }
+            }
+            self.flush(io).await?;
+            let is_bound = self.outbound.is_some();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Err(Exit::Shutdown),
+                msg = recv_outbound(&mut self.outbound) => self.on_outbound(msg)?,
+                _ = tokio::time::sleep_until(deadline.into()), if !is_bound => {
+                    return Err(Exit::stream(StreamError::ConnectionTimeout, "login not completed in time"));
+                }
+                read = io.read(&mut buf) => {
+                    let n = read.map_err(Exit::Io)?;
+                    if n == 0 {
+                        return Err(Exit::Eof);
+                    }
+                    self.parser.feed(&buf[..n]);
+                    if let Some(pause) = shaper.take(n, Instant::now()) {
+                        metrics::counter!("hestia_c2s_throttled_total").increment(1);
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes queued stanzas (batching whatever else is already queued) or closes.
+    fn on_outbound(&mut self, msg: Option<Outbound>) -> Result<(), Exit> {
+        let mut next = msg;
+        for _ in 0..64 {
+            match next {
+                Some(Outbound::Stanza(el)) => {
+                    el.write_to(&mut self.out, ns::CLIENT);
+                    metrics::counter!("hestia_stanzas_out_total").increment(1);
+                }
+                Some(Outbound::Close(e, text)) => return Err(Exit::Stream(e, text)),
+                None => return Ok(()),
+            }
+            next = self.outbound.as_mut().and_then(|rx| rx.try_recv().ok());
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, io: &mut Io) -> Result<(), Exit> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        io.write_all(&self.out).await.map_err(Exit::Io)?;
+        io.flush().await.map_err(Exit::Io)?;
+        self.out.clear();
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: StreamEvent) -> Result<Step, Exit> {
+        match event {
+            StreamEvent::Open(header) => self.on_header(&header),
+            StreamEvent::Whitespace => Ok(Step::Continue),
+            StreamEvent::Close => Err(Exit::ClientClosed),
+            StreamEvent::Stanza(el) => self.on_element(el).await,
+        }
+    }
+
+    fn on_header(&mut self, header: &hestia_xml::StreamHeader) -> Result<Step, Exit> {
+        let domain = self.c2s.irsp.domain.to_string();
+        let from = match &self.phase {
+            Phase::Authenticated { account } | Phase::Bound { account, .. } => {
+                Some(format!("{}@{}", account.localpart, domain))
+            }
+            Phase::Connected { .. } => None,
+        };
+        stream::write_header(&mut self.out, &domain, &new_id(), from.as_deref());
+        self.is_header_sent = true;
+        stream::check_header(header, &domain).map_err(|e| Exit::Stream(e, None))?;
+        let features = self.features();
+        stream::write_features(&mut self.out, &features);
+        Ok(Step::Continue)
+    }
+
+    /// `<stream:features/>` for the current phase.
+    fn features(&self) -> Vec<Element> {
+        let opts = &self.c2s.options;
+        let is_tls = self.tls.is_some();
+        match &self.phase {
+            Phase::Connected { .. } => {
+                let mut f = Vec::new();
+                if !is_tls && opts.tls.is_some() {
+                    f.push(stream::starttls(opts.is_tls_required));
+                }
+                if is_tls || !opts.is_tls_required {
+                    f.push(stream::mechanisms(&self.offered_mechanisms()));
+                    if is_tls {
+                        f.push(stream::channel_binding_types());
+                    }
+                    for feature in self.c2s.irsp.registry.features() {
+                        f.extend(feature.pre_auth_stream_features.iter().cloned());
+                    }
+                }
+                f
+            }
+            Phase::Authenticated { .. } | Phase::Bound { .. } => {
+                let mut f = stream::bind_features();
+                f.push(stream::stream_limits(opts.post_auth_limits.max_stanza_bytes, 0));
+                for feature in self.c2s.irsp.registry.features() {
+                    f.extend(feature.stream_features.iter().cloned());
+                }
+                f
+            }
+        }
+    }
+
+    async fn on_element(&mut self, el: Element) -> Result<Step, Exit> {
+        if !self.is_header_sent {
+            return Err(Exit::stream(StreamError::NotWellFormed, "stream header expected"));
+        }
+        match &self.phase {
+            Phase::Connected { .. } => self.on_pre_auth(el).await,
+            Phase::Authenticated { .. } => self.on_unbound(el),
+            Phase::Bound { .. } => self.on_bound(el).await,
+        }
+    }
+
+    async fn on_pre_auth(&mut self, el: Element) -> Result<Step, Exit> {
+        self.pre_auth_stanzas += 1;
+        if self.pre_auth_stanzas > self.c2s.options.max_pre_auth_stanzas {
+            return Err(Exit::stream(StreamError::PolicyViolation, "too many stanzas before authentication"));
+        }
+        let needs_tls = self.c2s.options.is_tls_required && self.tls.is_none();
+        match (el.ns(), el.name()) {
+            (ns::TLS, "starttls") => self.on_starttls(),
+            (ns::SASL, _) if needs_tls => {
+                self.out.extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>");
+                Err(Exit::stream(StreamError::PolicyViolation, "STARTTLS required"))
+            }
+            (ns::SASL, _) => self.on_sasl(el).await,
+            (ns::CLIENT, "iq") if is_registration(&el) => {
+                if needs_tls {
+                    return Err(Exit::stream(StreamError::PolicyViolation, "STARTTLS required"));
+                }
+                self.on_pre_auth_iq(el).await
+            }
+            (ns::CLIENT, "message" | "presence" | "iq") => {
+                Err(Exit::stream(StreamError::NotAuthorized, "authenticate first"))
+            }
+            _ => Err(Exit::Stream(StreamError::UnsupportedStanzaType, None)),
+        }
+    }
+
+    fn on_starttls(&mut self) -> Result<Step, Exit> {
+        if self.tls.is_some() || self.c2s.options.tls.is_none() {
+            self.out.extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            stream::write_close(&mut self.out);
+            return Err(Exit::ClientClosed);
+        }
+        self.out.extend_from_slice(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        Ok(Step::StartTls)
+    }
+
+    async fn on_pre_auth_iq(&mut self, iq: Element) -> Result<Step, Exit> {
+        let irsp = self.c2s.irsp.clone();
+        let to = irsp.domain.clone();
+        let reply = hestia_router::route::handle_iq(&irsp, None, to, iq, true, Some(self.peer.ip())).await;
+        if let Some(reply) = reply {
+            reply.write_to(&mut self.out, ns::CLIENT);
+        }
+        Ok(Step::Continue)
+    }
+
+    fn on_unbound(&mut self, el: Element) -> Result<Step, Exit> {
+        match crate::bind::bind_request(&el) {
+            Some(resource) => self.on_bind(&el, resource),
+            None if StanzaKind::of(&el).is_some() => {
+                Err(Exit::stream(StreamError::NotAuthorized, "bind a connection ID first"))
+            }
+            None => Err(Exit::Stream(StreamError::UnsupportedStanzaType, None)),
+        }
+    }
+
+    pub(crate) fn set_bound(&mut self, account: Account, handle: SessionHandle, rx: mpsc::Receiver<Outbound>) {
+        self.parser.set_limits(self.c2s.options.post_auth_limits);
+        self.outbound = Some(rx);
+        self.phase = Phase::Bound { account, handle };
+        metrics::gauge!("hestia_sessions_bound").increment(1.0);
+    }
+
+    async fn on_bound(&mut self, mut el: Element) -> Result<Step, Exit> {
+        let Phase::Bound { handle, .. } = &self.phase else {
+            return Ok(Step::Continue);
+        };
+        let Some(kind) = StanzaKind::of(&el) else {
+            return Err(Exit::Stream(StreamError::UnsupportedStanzaType, None));
+        };
+        let jid = handle.info.jid.clone();
+        // RFC 6120 §8.1.2.1: the server stamps `from`; a client claiming another address is
+        // cut off with invalid-from.
+        if let Some(from) = el.attr("from") {
+            let is_own = hestia_proto::Jid::parse(from).is_ok_and(|f| f == jid || f == jid.to_bare());
+            if !is_own {
+                return Err(Exit::stream(StreamError::InvalidFrom, "from does not match your address"));
+            }
+        }
+        el.set_attr("from", jid.to_string());
+        metrics::counter!("hestia_stanzas_in_total", "kind" => kind.as_str()).increment(1);
+        if let Some(reply) = crate::bind::legacy_session(&el) {
+            reply.write_to(&mut self.out, ns::CLIENT);
+            return Ok(Step::Continue);
+        }
+        let started = Instant::now();
+        let reply = hestia_router::route::route(&self.c2s.irsp, &jid, el).await;
+        metrics::histogram!("hestia_routing_seconds").record(started.elapsed().as_secs_f64());
+        if let Some(reply) = reply {
+            reply.write_to(&mut self.out, ns::CLIENT);
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Sends our side of the close: the stream error (after a header if none went out yet)
+    /// or the closing tag, then shuts the pipe down, all bounded in time.
+    async fn close(&mut self, io: &mut Io, exit: &Exit) {
+        let write = match exit {
+            Exit::Stream(e, text) => {
+                if !self.is_header_sent {
+                    stream::write_header(&mut self.out, &self.c2s.irsp.domain.to_string(), &new_id(), None);
+                }
+                metrics::counter!("hestia_stream_errors_total", "condition" => e.condition()).increment(1);
+                stream::write_error(&mut self.out, *e, text.as_deref());
+                true
+            }
+            Exit::Shutdown => {
+                if !self.is_header_sent {
+                    stream::write_header(&mut self.out, &self.c2s.irsp.domain.to_string(), &new_id(), None);
+                }
+                stream::write_error(&mut self.out, StreamError::SystemShutdown, None);
+                true
+            }
+            Exit::ClientClosed => {
+                stream::write_close(&mut self.out);
+                true
+            }
+            Exit::Eof | Exit::Io(_) => false,
+        };
+        if write {
+            let done = async {
+                io.write_all(&self.out).await?;
+                io.shutdown().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+        }
+        self.out.clear();
+    }
+
+    /// Leaves the directory and tells the account's other connections it went away.
+    async fn cleanup(&mut self) {
+        let Phase::Bound { handle, .. } = &self.phase else {
+            return;
+        };
+        let irsp = self.c2s.irsp.clone();
+        let jid = handle.info.jid.clone();
+        let was_available = handle.is_available();
+        if irsp.directory.unbind(&jid, handle.serial) {
+            metrics::gauge!("hestia_sessions_bound").decrement(1.0);
+        }
+        if was_available {
+            let unavailable = Element::new("presence", ns::CLIENT)
+                .with_attr("type", "unavailable")
+                .with_attr("from", jid.to_string());
+            hestia_router::route::route(&irsp, &jid, unavailable).await;
+        }
+    }
+}
+
+async fn recv_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn is_registration(iq: &Element) -> bool {
+    hestia_proto::stanza::iq_payload(iq).is_some_and(|p| p.ns() == ns::REGISTER)
+}
+
+/// Maps a codec error to the stream error RFC 6120 names for it.
+pub fn xml_exit(e: XmlError) -> Exit {
+    let condition = match &e {
+        XmlError::NotWellFormed(_) => StreamError::NotWellFormed,
+        XmlError::RestrictedXml(_) => StreamError::RestrictedXml,
+        XmlError::PolicyViolation(_) => StreamError::PolicyViolation,
+        XmlError::InvalidNamespace => StreamError::InvalidNamespace,
+        XmlError::UnsupportedEncoding => StreamError::UnsupportedEncoding,
+    };
+    Exit::Stream(condition, Some(e.to_string()))
+}

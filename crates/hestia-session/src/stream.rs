@@ -1,0 +1,152 @@
+//! Stream-level output (RFC 6120 §4): our stream header, `<stream:features/>` for each phase,
+//! stream errors and the closing tag. Stream-namespace elements are written with the
+//! conventional `stream:` prefix, which some clients match literally.
+
+use hestia_proto::{StreamError, ns};
+use hestia_xml::{Element, StreamHeader};
+
+/// Why a received header is refused, checked in RFC 6120 §4.9.3's order.
+pub fn check_header(header: &StreamHeader, domain: &str) -> Result<(), StreamError> {
+    if !header.is_stream_ns_ok {
+        return Err(StreamError::InvalidNamespace);
+    }
+    if header.default_ns != ns::CLIENT {
+        return Err(StreamError::InvalidNamespace);
+    }
+    match header.attr("to") {
+        Some(to) if !to.eq_ignore_ascii_case(domain) => return Err(StreamError::HostUnknown),
+        _ => {}
+    }
+    // RFC 6120 §4.7.5: a missing version means 0.9, which we do not speak; a higher major
+    // version is refused, a higher minor one answered as 1.0.
+    match header.attr("version").and_then(|v| v.split_once('.')) {
+        Some(("1", minor)) if minor.parse::<u32>().is_ok() => Ok(()),
+        _ => Err(StreamError::UnsupportedVersion),
+    }
+}
+
+/// Our response header (RFC 6120 §4.7).
+pub fn write_header(out: &mut Vec<u8>, domain: &str, stream_id: &str, to: Option<&str>) {
+    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='");
+    out.extend_from_slice(stream_id.as_bytes());
+    out.extend_from_slice(b"' from='");
+    out.extend_from_slice(domain.as_bytes());
+    if let Some(to) = to {
+        // Only echo a syntactically valid address (never raw client bytes into XML).
+        if let Ok(jid) = hestia_proto::Jid::parse(to) {
+            out.extend_from_slice(b"' to='");
+            out.extend_from_slice(escape_attr(&jid.to_string()).as_bytes());
+        }
+    }
+    out.extend_from_slice(b"' version='1.0' xml:lang='en'>");
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;")
+}
+
+/// `<stream:features>children</stream:features>`.
+pub fn write_features(out: &mut Vec<u8>, children: &[Element]) {
+    out.extend_from_slice(b"<stream:features>");
+    for c in children {
+        c.write_to(out, ns::CLIENT);
+    }
+    out.extend_from_slice(b"</stream:features>");
+}
+
+/// `<stream:error>…</stream:error></stream:stream>`.
+pub fn write_error(out: &mut Vec<u8>, error: StreamError, text: Option<&str>) {
+    let el = error.to_element(text);
+    out.extend_from_slice(b"<stream:error>");
+    for c in el.children() {
+        c.write_to(out, ns::CLIENT);
+    }
+    out.extend_from_slice(b"</stream:error>");
+    write_close(out);
+}
+
+pub fn write_close(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"</stream:stream>");
+}
+
+/// The SASL mechanisms element.
+pub fn mechanisms(names: &[&str]) -> Element {
+    names.iter().fold(Element::new("mechanisms", ns::SASL), |m, n| {
+        m.with_child(Element::new("mechanism", ns::SASL).with_text(*n))
+    })
+}
+
+/// STARTTLS offer, marked required when it is.
+pub fn starttls(is_required: bool) -> Element {
+    let mut el = Element::new("starttls", ns::TLS);
+    if is_required {
+        el.push_child(Element::new("required", ns::TLS));
+    }
+    el
+}
+
+/// XEP-0440: the channel-binding types we support.
+pub fn channel_binding_types() -> Element {
+    Element::new("sasl-channel-binding", ns::SASL_CB)
+        .with_child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", "tls-exporter"))
+}
+
+/// XEP-0478: announce the stanza size limit so clients can stay under it.
+pub fn stream_limits(max_bytes: usize, idle_seconds: u64) -> Element {
+    Element::new("limits", ns::STREAM_LIMITS)
+        .with_child(Element::new("max-bytes", ns::STREAM_LIMITS).with_text(max_bytes.to_string()))
+        .with_child(Element::new("idle-seconds", ns::STREAM_LIMITS).with_text(idle_seconds.to_string()))
+}
+
+/// Resource binding and the (optional, RFC 6121 legacy) session establishment.
+pub fn bind_features() -> Vec<Element> {
+    vec![
+        Element::new("bind", ns::BIND),
+        Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hestia_xml::{Limits, StreamEvent, StreamParser};
+
+    fn header(xml: &str) -> StreamHeader {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(xml.as_bytes());
+        match p.next() {
+            Ok(Some(StreamEvent::Open(h))) => h,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const NS: &str = "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'";
+
+    #[test]
+    fn header_checks() {
+        let cases = [
+            (format!("<stream:stream {NS} to='d' version='1.0'>"), Ok(())),
+            (format!("<stream:stream {NS} version='1.0'>"), Ok(())),
+            (format!("<stream:stream {NS} to='D' version='1.1'>"), Ok(())),
+            (format!("<stream:stream {NS} to='other' version='1.0'>"), Err(StreamError::HostUnknown)),
+            (format!("<stream:stream {NS} to='d'>"), Err(StreamError::UnsupportedVersion)),
+            (format!("<stream:stream {NS} to='d' version='2.0'>"), Err(StreamError::UnsupportedVersion)),
+            (
+                "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>".into(),
+                Err(StreamError::InvalidNamespace),
+            ),
+        ];
+        for (xml, want) in cases {
+            assert_eq!(check_header(&header(&xml), "d"), want, "{xml}");
+        }
+    }
+
+    #[test]
+    fn error_is_prefixed_and_closes() {
+        let mut out = Vec::new();
+        write_error(&mut out, StreamError::PolicyViolation, Some("too big"));
+        let s = String::from_utf8(out).expect("utf8");
+        assert!(s.starts_with("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'"), "{s}");
+        assert!(s.ends_with("</stream:error></stream:stream>"), "{s}");
+    }
+}

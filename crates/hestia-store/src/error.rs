@@ -1,0 +1,31 @@
+//! The one error type of the storage contract.
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key (account localpart, invitation token) already exists.
+    #[error("already exists")]
+    Conflict,
+    /// The account the operation names does not exist (or has no row of the kind needed).
+    #[error("not found")]
+    NotFound,
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store URL names no known backend or carries an unusable option.
+    #[error("invalid store url: {0}")]
+    InvalidUrl(String),
+}
+
+impl StoreError {
+    /// Maps a unique-key violation (either dialect) to [`StoreError::Conflict`], anything else to `Database`.
+    pub(crate) fn from_insert(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(error),
+        }
+    }
+}
