@@ -11,9 +11,21 @@ pub fn feature() -> Feature {
     Feature {
         name: "disco",
         clauses: vec![
-            Clause { standard: "XEP-0030", clause: "§3", title: "Discovering information about an entity" },
-            Clause { standard: "XEP-0030", clause: "§4", title: "Discovering the items associated with an entity" },
-            Clause { standard: "ISO/IEC 14543-5-8", clause: "§13", title: "Discovery (IRSP identity and features)" },
+            Clause {
+                standard: "XEP-0030",
+                clause: "§3",
+                title: "Discovering information about an entity",
+            },
+            Clause {
+                standard: "XEP-0030",
+                clause: "§4",
+                title: "Discovering the items associated with an entity",
+            },
+            Clause {
+                standard: "ISO/IEC 14543-5-8",
+                clause: "§13",
+                title: "Discovery (IRSP identity and features)",
+            },
         ],
         iq_handlers: vec![
             IqHandler::new(IqKey::get("query", ns::DISCO_INFO), info),

@@ -7,8 +7,14 @@ use hestia_router::{Clause, Feature, IqHandler, IqKey};
 pub fn feature() -> Feature {
     Feature {
         name: "ping",
-        clauses: vec![Clause { standard: "XEP-0199", clause: "§4.2", title: "Client-to-server ping" }],
-        iq_handlers: vec![IqHandler::new(IqKey::get("ping", ns::PING), |_, _| async { Ok(None) })],
+        clauses: vec![Clause {
+            standard: "XEP-0199",
+            clause: "§4.2",
+            title: "Client-to-server ping",
+        }],
+        iq_handlers: vec![IqHandler::new(IqKey::get("ping", ns::PING), |_, _| async {
+            Ok(None)
+        })],
         disco_features: vec![ns::PING],
         ..Default::default()
     }

@@ -8,7 +8,11 @@ use hestia_xml::Element;
 pub fn feature() -> Feature {
     Feature {
         name: "time",
-        clauses: vec![Clause { standard: "XEP-0202", clause: "§3", title: "Entity time" }],
+        clauses: vec![Clause {
+            standard: "XEP-0202",
+            clause: "§3",
+            title: "Entity time",
+        }],
         iq_handlers: vec![IqHandler::new(IqKey::get("time", ns::TIME), |_, _| async {
             let utc = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
             Ok(Some(

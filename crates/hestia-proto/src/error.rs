@@ -50,7 +50,10 @@ const STREAM_ERRORS: &[(StreamError, &str)] = &[
     (StreamError::NotAuthorized, "not-authorized"),
     (StreamError::NotWellFormed, "not-well-formed"),
     (StreamError::PolicyViolation, "policy-violation"),
-    (StreamError::RemoteConnectionFailed, "remote-connection-failed"),
+    (
+        StreamError::RemoteConnectionFailed,
+        "remote-connection-failed",
+    ),
     (StreamError::Reset, "reset"),
     (StreamError::ResourceConstraint, "resource-constraint"),
     (StreamError::RestrictedXml, "restricted-xml"),
@@ -59,7 +62,10 @@ const STREAM_ERRORS: &[(StreamError, &str)] = &[
     (StreamError::UndefinedCondition, "undefined-condition"),
     (StreamError::UnsupportedEncoding, "unsupported-encoding"),
     (StreamError::UnsupportedFeature, "unsupported-feature"),
-    (StreamError::UnsupportedStanzaType, "unsupported-stanza-type"),
+    (
+        StreamError::UnsupportedStanzaType,
+        "unsupported-stanza-type",
+    ),
     (StreamError::UnsupportedVersion, "unsupported-version"),
 ];
 
@@ -73,7 +79,10 @@ impl StreamError {
     }
 
     pub fn from_condition(name: &str) -> Option<StreamError> {
-        STREAM_ERRORS.iter().find(|(_, n)| *n == name).map(|(e, _)| *e)
+        STREAM_ERRORS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(e, _)| *e)
     }
 
     /// `<stream:error><condition xmlns='…streams'/><text>…</text></stream:error>`.
@@ -167,25 +176,65 @@ use StanzaErrorCondition as C;
 const STANZA_ERRORS: &[(StanzaErrorCondition, &str, ErrorType)] = &[
     (C::BadRequest, "bad-request", ErrorType::Modify),
     (C::Conflict, "conflict", ErrorType::Cancel),
-    (C::FeatureNotImplemented, "feature-not-implemented", ErrorType::Cancel),
+    (
+        C::FeatureNotImplemented,
+        "feature-not-implemented",
+        ErrorType::Cancel,
+    ),
     (C::Forbidden, "forbidden", ErrorType::Auth),
     (C::Gone, "gone", ErrorType::Cancel),
-    (C::InternalServerError, "internal-server-error", ErrorType::Cancel),
+    (
+        C::InternalServerError,
+        "internal-server-error",
+        ErrorType::Cancel,
+    ),
     (C::ItemNotFound, "item-not-found", ErrorType::Cancel),
     (C::JidMalformed, "jid-malformed", ErrorType::Modify),
     (C::NotAcceptable, "not-acceptable", ErrorType::Modify),
     (C::NotAllowed, "not-allowed", ErrorType::Cancel),
     (C::NotAuthorized, "not-authorized", ErrorType::Auth),
     (C::PolicyViolation, "policy-violation", ErrorType::Modify),
-    (C::RecipientUnavailable, "recipient-unavailable", ErrorType::Wait),
+    (
+        C::RecipientUnavailable,
+        "recipient-unavailable",
+        ErrorType::Wait,
+    ),
     (C::Redirect, "redirect", ErrorType::Modify),
-    (C::RegistrationRequired, "registration-required", ErrorType::Auth),
-    (C::RemoteServerNotFound, "remote-server-not-found", ErrorType::Cancel),
-    (C::RemoteServerTimeout, "remote-server-timeout", ErrorType::Wait),
-    (C::ResourceConstraint, "resource-constraint", ErrorType::Wait),
-    (C::ServiceUnavailable, "service-unavailable", ErrorType::Cancel),
-    (C::SubscriptionRequired, "subscription-required", ErrorType::Auth),
-    (C::UndefinedCondition, "undefined-condition", ErrorType::Cancel),
+    (
+        C::RegistrationRequired,
+        "registration-required",
+        ErrorType::Auth,
+    ),
+    (
+        C::RemoteServerNotFound,
+        "remote-server-not-found",
+        ErrorType::Cancel,
+    ),
+    (
+        C::RemoteServerTimeout,
+        "remote-server-timeout",
+        ErrorType::Wait,
+    ),
+    (
+        C::ResourceConstraint,
+        "resource-constraint",
+        ErrorType::Wait,
+    ),
+    (
+        C::ServiceUnavailable,
+        "service-unavailable",
+        ErrorType::Cancel,
+    ),
+    (
+        C::SubscriptionRequired,
+        "subscription-required",
+        ErrorType::Auth,
+    ),
+    (
+        C::UndefinedCondition,
+        "undefined-condition",
+        ErrorType::Cancel,
+    ),
     (C::UnexpectedRequest, "unexpected-request", ErrorType::Wait),
 ];
 
@@ -273,13 +322,8 @@ impl StanzaError {
         Some(StanzaError {
             condition,
             error_type,
-            text: el
-                .get_child("text", ns::STANZA_ERRORS)
-                .map(|t| t.text()),
-            app: el
-                .children()
-                .find(|c| c.ns() != ns::STANZA_ERRORS)
-                .cloned(),
+            text: el.get_child("text", ns::STANZA_ERRORS).map(|t| t.text()),
+            app: el.children().find(|c| c.ns() != ns::STANZA_ERRORS).cloned(),
         })
     }
 }
@@ -314,7 +358,11 @@ mod tests {
             let el = e.to_element(Some("why"));
             assert_eq!(StreamError::from_element(&el), Some(*e));
         }
-        assert_eq!(STREAM_ERRORS.len(), 25, "RFC 6120 §4.9.3 defines 25 conditions");
+        assert_eq!(
+            STREAM_ERRORS.len(),
+            25,
+            "RFC 6120 §4.9.3 defines 25 conditions"
+        );
     }
 
     #[test]
@@ -328,6 +376,10 @@ mod tests {
             assert_eq!(c.name(), *name);
             assert_eq!(back.text.as_deref(), Some("x"));
         }
-        assert_eq!(STANZA_ERRORS.len(), 22, "RFC 6120 §8.3.3 defines 22 conditions");
+        assert_eq!(
+            STANZA_ERRORS.len(),
+            22,
+            "RFC 6120 §8.3.3 defines 22 conditions"
+        );
     }
 }

@@ -35,13 +35,48 @@ use RegistrationStatus as R;
 /// Status, numeric code, the stanza error that carries it (None for success), and meaning.
 const REGISTRATION_STATUS: &[(RegistrationStatus, u8, Option<StanzaErrorCondition>, &str)] = &[
     (R::Success, 0, None, "success"),
-    (R::IdExists, 1, Some(StanzaErrorCondition::Conflict), "ID already exists"),
-    (R::MalformedField, 2, Some(StanzaErrorCondition::BadRequest), "malformed or missing field"),
-    (R::IdViolatesAddressRules, 3, Some(StanzaErrorCondition::JidMalformed), "ID violates address rules"),
-    (R::PolicyFailed, 4, Some(StanzaErrorCondition::NotAcceptable), "password or verification code fails policy"),
-    (R::NotAllowed, 5, Some(StanzaErrorCondition::NotAllowed), "registration not allowed"),
-    (R::TooManyAttempts, 6, Some(StanzaErrorCondition::ResourceConstraint), "too many attempts"),
-    (R::InternalError, 7, Some(StanzaErrorCondition::InternalServerError), "internal error"),
+    (
+        R::IdExists,
+        1,
+        Some(StanzaErrorCondition::Conflict),
+        "ID already exists",
+    ),
+    (
+        R::MalformedField,
+        2,
+        Some(StanzaErrorCondition::BadRequest),
+        "malformed or missing field",
+    ),
+    (
+        R::IdViolatesAddressRules,
+        3,
+        Some(StanzaErrorCondition::JidMalformed),
+        "ID violates address rules",
+    ),
+    (
+        R::PolicyFailed,
+        4,
+        Some(StanzaErrorCondition::NotAcceptable),
+        "password or verification code fails policy",
+    ),
+    (
+        R::NotAllowed,
+        5,
+        Some(StanzaErrorCondition::NotAllowed),
+        "registration not allowed",
+    ),
+    (
+        R::TooManyAttempts,
+        6,
+        Some(StanzaErrorCondition::ResourceConstraint),
+        "too many attempts",
+    ),
+    (
+        R::InternalError,
+        7,
+        Some(StanzaErrorCondition::InternalServerError),
+        "internal error",
+    ),
 ];
 
 impl RegistrationStatus {
@@ -49,7 +84,14 @@ impl RegistrationStatus {
         REGISTRATION_STATUS
             .iter()
             .find(|(s, ..)| *s == self)
-            .map_or((7, Some(StanzaErrorCondition::InternalServerError), "internal error"), |(_, c, e, m)| (*c, *e, m))
+            .map_or(
+                (
+                    7,
+                    Some(StanzaErrorCondition::InternalServerError),
+                    "internal error",
+                ),
+                |(_, c, e, m)| (*c, *e, m),
+            )
     }
 
     pub fn code(self) -> u8 {
@@ -79,12 +121,17 @@ impl RegistrationStatus {
 
     /// Finds a status child anywhere one level below `el` or in its `<error/>` child.
     pub fn find_in(stanza: &Element) -> Option<RegistrationStatus> {
-        let direct = stanza.children().flat_map(|c| {
-            std::iter::once(c).chain(c.children())
-        });
+        let direct = stanza
+            .children()
+            .flat_map(|c| std::iter::once(c).chain(c.children()));
         direct
             .filter(|c| c.is("status", NS_REGISTER))
-            .find_map(|c| c.attr("code")?.parse().ok().and_then(RegistrationStatus::from_code))
+            .find_map(|c| {
+                c.attr("code")?
+                    .parse()
+                    .ok()
+                    .and_then(RegistrationStatus::from_code)
+            })
     }
 
     /// Every status, for docs and tests.
@@ -132,12 +179,19 @@ mod tests {
     #[test]
     fn status_found_in_result_and_error() {
         let result = Element::new("iq", crate::ns::CLIENT).with_child(
-            Element::new("query", crate::ns::REGISTER).with_child(RegistrationStatus::Success.to_element()),
+            Element::new("query", crate::ns::REGISTER)
+                .with_child(RegistrationStatus::Success.to_element()),
         );
-        assert_eq!(RegistrationStatus::find_in(&result), Some(RegistrationStatus::Success));
+        assert_eq!(
+            RegistrationStatus::find_in(&result),
+            Some(RegistrationStatus::Success)
+        );
         let err = crate::StanzaError::new(StanzaErrorCondition::Conflict)
             .with_app(RegistrationStatus::IdExists.to_element());
         let stanza = Element::new("iq", crate::ns::CLIENT).with_child(err.to_element());
-        assert_eq!(RegistrationStatus::find_in(&stanza), Some(RegistrationStatus::IdExists));
+        assert_eq!(
+            RegistrationStatus::find_in(&stanza),
+            Some(RegistrationStatus::IdExists)
+        );
     }
 }

@@ -202,7 +202,13 @@ fn has_compat(c: char) -> bool {
 pub fn normalize_resource(s: &str) -> Result<String, JidError> {
     let r: String = s
         .chars()
-        .map(|c| if c.is_whitespace() && c != ' ' && !c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_whitespace() && c != ' ' && !c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
         .nfc()
         .collect();
     check_len(&r)?;
@@ -272,6 +278,9 @@ mod tests {
         assert_eq!(j.to_bare().to_string(), "lamp-1@home.example");
         assert_eq!(j.local(), Some("lamp-1"));
         assert_eq!(j.resource(), Some("conn1"));
-        assert_eq!(j.to_bare().with_resource("x").expect("ok").resource(), Some("x"));
+        assert_eq!(
+            j.to_bare().with_resource("x").expect("ok").resource(),
+            Some("x")
+        );
     }
 }

@@ -121,7 +121,11 @@ impl Directory {
         let jid = handle.info.jid.clone();
         let bare = jid.to_bare();
         let resource = jid.resource().unwrap_or_default().to_owned();
-        let mut map = self.local().by_bare.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .local()
+            .by_bare
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let conns = map.entry(bare).or_default();
         let mut replaced = Vec::new();
         match handle.info.kind {
@@ -142,7 +146,11 @@ impl Directory {
     /// Removes a session if (and only if) it is still the one registered under its JID.
     pub fn unbind(&self, jid: &Jid, serial: u64) -> bool {
         let bare = jid.to_bare();
-        let mut map = self.local().by_bare.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .local()
+            .by_bare
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let Some(conns) = map.get_mut(&bare) else {
             return false;
         };
@@ -159,13 +167,21 @@ impl Directory {
 
     /// The session bound to exactly this full JID.
     pub fn get(&self, full: &Jid) -> Option<SessionHandle> {
-        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .local()
+            .by_bare
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(&full.to_bare())?.get(full.resource()?).cloned()
     }
 
     /// Every session of an account.
     pub fn sessions_of(&self, bare: &Jid) -> Vec<SessionHandle> {
-        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .local()
+            .by_bare
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(&bare.to_bare())
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default()
@@ -173,12 +189,20 @@ impl Directory {
 
     /// Every bound session (admin listing, shutdown).
     pub fn all(&self) -> Vec<SessionHandle> {
-        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .local()
+            .by_bare
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.values().flat_map(|c| c.values().cloned()).collect()
     }
 
     pub fn count(&self) -> usize {
-        let map = self.local().by_bare.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .local()
+            .by_bare
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         map.values().map(HashMap::len).sum()
     }
 }

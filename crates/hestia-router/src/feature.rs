@@ -31,11 +31,19 @@ pub struct IqKey {
 
 impl IqKey {
     pub const fn get(name: &'static str, ns: &'static str) -> IqKey {
-        IqKey { iq_type: IqType::Get, name, ns }
+        IqKey {
+            iq_type: IqType::Get,
+            name,
+            ns,
+        }
     }
 
     pub const fn set(name: &'static str, ns: &'static str) -> IqKey {
-        IqKey { iq_type: IqType::Set, name, ns }
+        IqKey {
+            iq_type: IqType::Set,
+            name,
+            ns,
+        }
     }
 }
 
@@ -149,7 +157,11 @@ impl Registry {
         for (h, _) in handlers.values() {
             by_ns.entry(h.key.ns).or_default().push(h.clone());
         }
-        Ok(Registry { features, handlers, by_ns })
+        Ok(Registry {
+            features,
+            handlers,
+            by_ns,
+        })
     }
 
     pub fn handler(&self, key: &IqKey) -> Option<&IqHandler> {
@@ -192,8 +204,16 @@ mod tests {
     #[test]
     fn duplicate_handlers_are_a_startup_error() {
         let key = IqKey::get("ping", "urn:xmpp:ping");
-        let a = Feature { name: "a", iq_handlers: vec![noop(key)], ..Default::default() };
-        let b = Feature { name: "b", iq_handlers: vec![noop(key)], ..Default::default() };
+        let a = Feature {
+            name: "a",
+            iq_handlers: vec![noop(key)],
+            ..Default::default()
+        };
+        let b = Feature {
+            name: "b",
+            iq_handlers: vec![noop(key)],
+            ..Default::default()
+        };
         assert!(matches!(
             Registry::new(vec![a, b]),
             Err(RegistryError::DuplicateHandler(_, "a", "b"))
@@ -202,8 +222,16 @@ mod tests {
 
     #[test]
     fn disco_features_are_sorted_and_unique() {
-        let a = Feature { name: "a", disco_features: vec!["z", "b"], ..Default::default() };
-        let b = Feature { name: "b", disco_features: vec!["b", "a"], ..Default::default() };
+        let a = Feature {
+            name: "a",
+            disco_features: vec!["z", "b"],
+            ..Default::default()
+        };
+        let b = Feature {
+            name: "b",
+            disco_features: vec!["b", "a"],
+            ..Default::default()
+        };
         let reg = Registry::new(vec![a, b]).expect("no duplicates");
         assert_eq!(reg.disco_features(), vec!["a", "b", "z"]);
     }

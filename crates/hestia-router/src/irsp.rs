@@ -18,7 +18,9 @@ pub struct RoutingOptions {
 
 impl Default for RoutingOptions {
     fn default() -> Self {
-        RoutingOptions { max_user_sessions: 10 }
+        RoutingOptions {
+            max_user_sessions: 10,
+        }
     }
 }
 
@@ -34,7 +36,12 @@ pub struct Irsp {
 }
 
 impl Irsp {
-    pub fn new(domain: Jid, store: Store, registry: Registry, options: RoutingOptions) -> Arc<Irsp> {
+    pub fn new(
+        domain: Jid,
+        store: Store,
+        registry: Registry,
+        options: RoutingOptions,
+    ) -> Arc<Irsp> {
         Arc::new(Irsp {
             domain,
             store,

@@ -11,5 +11,7 @@ pub mod route;
 pub mod throttle;
 
 pub use directory::{Directory, Outbound, SessionHandle, SessionInfo};
-pub use feature::{Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError};
+pub use feature::{
+    Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError,
+};
 pub use irsp::Irsp;

@@ -85,7 +85,12 @@ pub async fn handle_iq(
         reply_to.set_attr("from", from.to_string());
     }
     reply_to.set_attr("to", to.to_string());
-    let req = IqRequest { from, to, iq, remote_ip };
+    let req = IqRequest {
+        from,
+        to,
+        iq,
+        remote_ip,
+    };
     match (handler.run)(irsp.clone(), req).await {
         Ok(payload) => Some(iq_result(&reply_to, payload)),
         Err(e) => Some(error_reply(&reply_to, &e)),
@@ -149,7 +154,11 @@ async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Eleme
         // Offline storage arrives with the message-exchange feature (issue #4); until then an
         // offline or unknown recipient is reported to the sender the same way (RFC 6121
         // §8.5.2.2.1, §8.5.1), which also keeps account existence private.
-        return if msg_type == "headline" { None } else { bounce(&msg, Cond::ServiceUnavailable) };
+        return if msg_type == "headline" {
+            None
+        } else {
+            bounce(&msg, Cond::ServiceUnavailable)
+        };
     }
     for session in &available {
         session.deliver(msg.clone());
@@ -195,7 +204,10 @@ fn broadcast_own(irsp: &Irsp, from: &Jid, presence: Element) {
             session.set_available(is_available && priority_ok);
         }
     }
-    for session in sessions.iter().filter(|s| s.is_available() || &s.info.jid == from) {
+    for session in sessions
+        .iter()
+        .filter(|s| s.is_available() || &s.info.jid == from)
+    {
         session.deliver(presence.clone());
     }
 }

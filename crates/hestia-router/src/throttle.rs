@@ -17,7 +17,11 @@ pub struct Throttle<K: Eq + Hash> {
 
 impl<K: Eq + Hash + Clone> Throttle<K> {
     pub fn new(max: u32, window: Duration) -> Throttle<K> {
-        Throttle { max, window, events: Mutex::default() }
+        Throttle {
+            max,
+            window,
+            events: Mutex::default(),
+        }
     }
 
     /// True when another event for `key` is still allowed now.
@@ -30,7 +34,10 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         let Some(q) = events.get_mut(key) else {
             return self.max > 0;
         };
-        while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             q.pop_front();
         }
         if q.is_empty() {
@@ -49,7 +56,10 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         if events.len() > 100_000 {
             // Bound memory under an address-spraying attack: forget the oldest-looking keys.
-            events.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            events.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         let q = events.entry(key.clone()).or_default();
         q.push_back(now);
@@ -60,7 +70,10 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
 
     /// Forgets a key (a successful login clears its failures).
     pub fn clear(&self, key: &K) {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 

@@ -1,1 +1,193 @@
-//! placeholder
+//! The Hestia server assembled: configuration, certificates, the store, the IRSP with its
+//! features, the c2s listeners and the HTTP port (admin API, health, metrics), with a graceful
+//! shutdown that closes every stream with `system-shutdown`.
+
+pub mod admin;
+pub mod config;
+pub mod http;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use hestia_features::registration::Registrar;
+use hestia_proto::Jid;
+use hestia_router::irsp::RoutingOptions;
+use hestia_router::{Irsp, Registry};
+use hestia_session::{C2s, C2sOptions};
+use hestia_store::Store;
+use hestia_xml::Limits;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub irsp: Arc<Irsp>,
+    pub c2s_addr: Option<SocketAddr>,
+    pub direct_tls_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    /// The CA clients must trust (None when certificates come from files).
+    pub ca_file: Option<PathBuf>,
+    pub pki: tls::Pki,
+    pub admin_token: String,
+    pub registrar: Arc<Registrar>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    grace: std::time::Duration,
+}
+
+impl Server {
+    /// Starts everything the config asks for; returns once all listeners are bound.
+    pub async fn start(config: Config) -> Result<Server> {
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let domain = Jid::domain_jid(&config.server.domain).context("server.domain")?;
+        let store = Store::open(&config.store_url())
+            .await
+            .context("opening the store")?;
+        let registry = Registry::new(hestia_features::all(&hestia_features::FeaturesConfig {
+            registration: config.registration.clone(),
+        }))?;
+        let options = RoutingOptions {
+            max_user_sessions: config.c2s.max_user_sessions,
+        };
+        let irsp = Irsp::new(domain, store, registry, options);
+        let pki = tls::Pki::in_dir(&data_dir);
+        let (tls, ca_file) = tls_config(&config, &pki)?;
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let c2s = C2s::new(
+            irsp.clone(),
+            c2s_options(&config, tls),
+            config.c2s.max_connections_per_address,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        let c2s_addr = listen(&config.c2s.listen, &c2s, false).await?;
+        let direct_tls_addr = if c2s.options.tls.is_some() {
+            listen(&config.c2s.direct_tls_listen, &c2s, true).await?
+        } else {
+            None
+        };
+        let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
+        let registrar = Arc::new(Registrar::new(config.registration.clone()));
+        let state = http::HttpState {
+            irsp: irsp.clone(),
+            registrar: registrar.clone(),
+            admin_token: admin_token.clone(),
+            pki: pki.clone(),
+            metrics: http::metrics_handle(),
+        };
+        let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
+        Ok(Server {
+            irsp,
+            c2s_addr,
+            direct_tls_addr,
+            http_addr,
+            ca_file,
+            pki,
+            admin_token,
+            registrar,
+            shutdown,
+            tracker,
+            grace: config.server.shutdown_grace.get(),
+        })
+    }
+
+    /// Closes every stream with `system-shutdown` and waits (bounded) for tasks to end.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within the shutdown grace period");
+        }
+        self.irsp.store.close().await;
+    }
+
+    /// A token that stops the server when cancelled (used by signal handlers).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+fn tls_config(
+    config: &Config,
+    pki: &tls::Pki,
+) -> Result<(Option<Arc<rustls::ServerConfig>>, Option<PathBuf>)> {
+    if !config.tls.cert_file.is_empty() {
+        let c = tls::server_config(
+            config.tls.cert_file.as_ref(),
+            config.tls.key_file.as_ref(),
+            pki.ca_cert.exists().then_some(pki.ca_cert.as_path()),
+        )?;
+        return Ok((Some(c), None));
+    }
+    pki.ensure(&config.server.domain)?;
+    let c = tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca_cert))?;
+    Ok((Some(c), Some(pki.ca_cert.clone())))
+}
+
+fn c2s_options(config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> C2sOptions {
+    let c = &config.c2s;
+    C2sOptions {
+        tls,
+        is_tls_required: config.tls.required,
+        pre_auth_limits: Limits {
+            max_stanza_bytes: c.pre_auth_max_stanza_bytes,
+            max_depth: c.max_depth.min(32),
+            max_attrs: c.max_attributes.min(32),
+        },
+        post_auth_limits: Limits {
+            max_stanza_bytes: c.max_stanza_bytes,
+            max_depth: c.max_depth,
+            max_attrs: c.max_attributes,
+        },
+        max_pre_auth_stanzas: c.max_pre_auth_stanzas,
+        auth_timeout: c.auth_timeout.get(),
+        max_bytes_per_second: c.max_bytes_per_second,
+        burst_bytes: c.burst_bytes,
+        max_failed_logins_per_address: c.max_failed_logins_per_address,
+        max_failed_logins_per_account: c.max_failed_logins_per_account,
+        failed_login_window: c.failed_login_window.get(),
+        is_loopback_exempt: c.loopback_exempt,
+        ..C2sOptions::default()
+    }
+}
+
+/// Binds a c2s listener and accepts on the tracker until shutdown.
+async fn listen(addr: &str, c2s: &Arc<C2s>, is_direct_tls: bool) -> Result<Option<SocketAddr>> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    let c2s2 = c2s.clone();
+    c2s.tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = c2s2.shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => c2s2.spawn_connection(tcp, peer, is_direct_tls),
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    });
+    Ok(Some(local))
+}

@@ -21,7 +21,10 @@ pub fn bind_request(iq: &Element) -> Option<Option<String>> {
     if !bind.is("bind", ns::BIND) {
         return None;
     }
-    Some(bind.get_child("resource", ns::BIND).map(|r| r.text().trim().to_owned()))
+    Some(
+        bind.get_child("resource", ns::BIND)
+            .map(|r| r.text().trim().to_owned()),
+    )
 }
 
 /// RFC 3921 session establishment, kept as a no-op for old clients (RFC 6121 Appendix E).
@@ -36,7 +39,11 @@ pub fn legacy_session(iq: &Element) -> Option<Element> {
 }
 
 impl Connection {
-    pub(crate) fn on_bind(&mut self, iq: &Element, requested: Option<String>) -> Result<Step, Exit> {
+    pub(crate) fn on_bind(
+        &mut self,
+        iq: &Element,
+        requested: Option<String>,
+    ) -> Result<Step, Exit> {
         let Phase::Authenticated { account } = &self.phase else {
             return Ok(Step::Continue);
         };
@@ -65,7 +72,10 @@ impl Connection {
         match self.c2s.irsp.directory.bind(handle.clone(), max) {
             Ok(replaced) => {
                 for old in replaced {
-                    old.close(StreamError::Conflict, Some("replaced by a new connection".into()));
+                    old.close(
+                        StreamError::Conflict,
+                        Some("replaced by a new connection".into()),
+                    );
                 }
             }
             Err(BindRefusal::TooManySessions) => {

@@ -56,7 +56,12 @@ impl C2s {
     }
 
     /// Runs one accepted connection on the tracker. `is_direct_tls` = XEP-0368 port.
-    pub fn spawn_connection(self: &Arc<Self>, tcp: TcpStream, peer: SocketAddr, is_direct_tls: bool) {
+    pub fn spawn_connection(
+        self: &Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        is_direct_tls: bool,
+    ) {
         let c2s = self.clone();
         self.tracker.spawn(async move {
             let Some(_slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
@@ -79,11 +84,15 @@ impl ConnectionSlot {
         let mut map = c2s.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_default();
         if c2s.max_connections_per_ip > 0 && *n >= c2s.max_connections_per_ip {
-            metrics::counter!("hestia_connections_refused_total", "reason" => "per-address").increment(1);
+            metrics::counter!("hestia_connections_refused_total", "reason" => "per-address")
+                .increment(1);
             return None;
         }
         *n += 1;
-        Some(ConnectionSlot { c2s: c2s.clone(), ip })
+        Some(ConnectionSlot {
+            c2s: c2s.clone(),
+            ip,
+        })
     }
 }
 

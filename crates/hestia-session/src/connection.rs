@@ -35,7 +35,10 @@ pub enum Phase {
     /// SASL done, connection ID not yet bound.
     Authenticated { account: Account },
     /// Bound: routable under `handle.info.jid`.
-    Bound { account: Account, handle: SessionHandle },
+    Bound {
+        account: Account,
+        handle: SessionHandle,
+    },
 }
 
 /// Why a connection ends.
@@ -90,7 +93,11 @@ pub struct Connection {
 pub async fn refuse(mut tcp: TcpStream, domain: &str) {
     let mut out = Vec::new();
     stream::write_header(&mut out, domain, &new_id(), None);
-    stream::write_error(&mut out, StreamError::PolicyViolation, Some("too many connections from your address"));
+    stream::write_error(
+        &mut out,
+        StreamError::PolicyViolation,
+        Some("too many connections from your address"),
+    );
     let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&out)).await;
 }
 
@@ -141,7 +148,13 @@ impl Connection {
                     Some(tls) => io = tls,
                     None => return Exit::Eof,
                 },
-                Ok(_) => continue,
+                Ok(Step::Restart) => {
+                    // RFC 6120 §6.4.6: after SASL success both sides start a fresh stream.
+                    self.parser.reset();
+                    self.parser.set_limits(self.c2s.options.post_auth_limits);
+                    self.is_header_sent = false;
+                }
+                Ok(Step::Continue) => {}
                 Err(exit) => {
                     self.close(&mut io, &exit).await;
                     return exit;
@@ -167,7 +180,10 @@ impl Connection {
             }
             Err(_) => return None,
         };
-        self.tls = Some(TlsFacts { binding: tls.channel_binding(), peer_certificate: tls.peer_certificate() });
+        self.tls = Some(TlsFacts {
+            binding: tls.channel_binding(),
+            peer_certificate: tls.peer_certificate(),
+        });
         self.parser.reset();
         self.is_header_sent = false;
         Some(tls)
@@ -176,7 +192,10 @@ impl Connection {
     /// Reads, parses and dispatches until a step needs the loop or the stream ends.
     async fn drive(&mut self, io: &mut Io, deadline: Instant) -> Result<Step, Exit> {
         let mut buf = vec![0u8; 16 * 1024];
-        let mut shaper = Shaper::new(self.c2s.options.max_bytes_per_second, self.c2s.options.burst_bytes);
+        let mut shaper = Shaper::new(
+            self.c2s.options.max_bytes_per_second,
+            self.c2s.options.burst_bytes,
+        );
         let shutdown = self.c2s.shutdown.clone();
         loop {
             loop {
@@ -287,7 +306,10 @@ impl Connection {
             }
             Phase::Authenticated { .. } | Phase::Bound { .. } => {
                 let mut f = stream::bind_features();
-                f.push(stream::stream_limits(opts.post_auth_limits.max_stanza_bytes, 0));
+                f.push(stream::stream_limits(
+                    opts.post_auth_limits.max_stanza_bytes,
+                    0,
+                ));
                 for feature in self.c2s.irsp.registry.features() {
                     f.extend(feature.stream_features.iter().cloned());
                 }
@@ -298,7 +320,10 @@ impl Connection {
 
     async fn on_element(&mut self, el: Element) -> Result<Step, Exit> {
         if !self.is_header_sent {
-            return Err(Exit::stream(StreamError::NotWellFormed, "stream header expected"));
+            return Err(Exit::stream(
+                StreamError::NotWellFormed,
+                "stream header expected",
+            ));
         }
         match &self.phase {
             Phase::Connected { .. } => self.on_pre_auth(el).await,
@@ -310,43 +335,56 @@ impl Connection {
     async fn on_pre_auth(&mut self, el: Element) -> Result<Step, Exit> {
         self.pre_auth_stanzas += 1;
         if self.pre_auth_stanzas > self.c2s.options.max_pre_auth_stanzas {
-            return Err(Exit::stream(StreamError::PolicyViolation, "too many stanzas before authentication"));
+            return Err(Exit::stream(
+                StreamError::PolicyViolation,
+                "too many stanzas before authentication",
+            ));
         }
         let needs_tls = self.c2s.options.is_tls_required && self.tls.is_none();
         match (el.ns(), el.name()) {
             (ns::TLS, "starttls") => self.on_starttls(),
             (ns::SASL, _) if needs_tls => {
                 self.out.extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>");
-                Err(Exit::stream(StreamError::PolicyViolation, "STARTTLS required"))
+                Err(Exit::stream(
+                    StreamError::PolicyViolation,
+                    "STARTTLS required",
+                ))
             }
             (ns::SASL, _) => self.on_sasl(el).await,
             (ns::CLIENT, "iq") if is_registration(&el) => {
                 if needs_tls {
-                    return Err(Exit::stream(StreamError::PolicyViolation, "STARTTLS required"));
+                    return Err(Exit::stream(
+                        StreamError::PolicyViolation,
+                        "STARTTLS required",
+                    ));
                 }
                 self.on_pre_auth_iq(el).await
             }
-            (ns::CLIENT, "message" | "presence" | "iq") => {
-                Err(Exit::stream(StreamError::NotAuthorized, "authenticate first"))
-            }
+            (ns::CLIENT, "message" | "presence" | "iq") => Err(Exit::stream(
+                StreamError::NotAuthorized,
+                "authenticate first",
+            )),
             _ => Err(Exit::Stream(StreamError::UnsupportedStanzaType, None)),
         }
     }
 
     fn on_starttls(&mut self) -> Result<Step, Exit> {
         if self.tls.is_some() || self.c2s.options.tls.is_none() {
-            self.out.extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            self.out
+                .extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
             stream::write_close(&mut self.out);
             return Err(Exit::ClientClosed);
         }
-        self.out.extend_from_slice(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        self.out
+            .extend_from_slice(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         Ok(Step::StartTls)
     }
 
     async fn on_pre_auth_iq(&mut self, iq: Element) -> Result<Step, Exit> {
         let irsp = self.c2s.irsp.clone();
         let to = irsp.domain.clone();
-        let reply = hestia_router::route::handle_iq(&irsp, None, to, iq, true, Some(self.peer.ip())).await;
+        let reply =
+            hestia_router::route::handle_iq(&irsp, None, to, iq, true, Some(self.peer.ip())).await;
         if let Some(reply) = reply {
             reply.write_to(&mut self.out, ns::CLIENT);
         }
@@ -356,14 +394,20 @@ impl Connection {
     fn on_unbound(&mut self, el: Element) -> Result<Step, Exit> {
         match crate::bind::bind_request(&el) {
             Some(resource) => self.on_bind(&el, resource),
-            None if StanzaKind::of(&el).is_some() => {
-                Err(Exit::stream(StreamError::NotAuthorized, "bind a connection ID first"))
-            }
+            None if StanzaKind::of(&el).is_some() => Err(Exit::stream(
+                StreamError::NotAuthorized,
+                "bind a connection ID first",
+            )),
             None => Err(Exit::Stream(StreamError::UnsupportedStanzaType, None)),
         }
     }
 
-    pub(crate) fn set_bound(&mut self, account: Account, handle: SessionHandle, rx: mpsc::Receiver<Outbound>) {
+    pub(crate) fn set_bound(
+        &mut self,
+        account: Account,
+        handle: SessionHandle,
+        rx: mpsc::Receiver<Outbound>,
+    ) {
         self.parser.set_limits(self.c2s.options.post_auth_limits);
         self.outbound = Some(rx);
         self.phase = Phase::Bound { account, handle };
@@ -381,9 +425,13 @@ impl Connection {
         // RFC 6120 §8.1.2.1: the server stamps `from`; a client claiming another address is
         // cut off with invalid-from.
         if let Some(from) = el.attr("from") {
-            let is_own = hestia_proto::Jid::parse(from).is_ok_and(|f| f == jid || f == jid.to_bare());
+            let is_own =
+                hestia_proto::Jid::parse(from).is_ok_and(|f| f == jid || f == jid.to_bare());
             if !is_own {
-                return Err(Exit::stream(StreamError::InvalidFrom, "from does not match your address"));
+                return Err(Exit::stream(
+                    StreamError::InvalidFrom,
+                    "from does not match your address",
+                ));
             }
         }
         el.set_attr("from", jid.to_string());
@@ -407,15 +455,26 @@ impl Connection {
         let write = match exit {
             Exit::Stream(e, text) => {
                 if !self.is_header_sent {
-                    stream::write_header(&mut self.out, &self.c2s.irsp.domain.to_string(), &new_id(), None);
+                    stream::write_header(
+                        &mut self.out,
+                        &self.c2s.irsp.domain.to_string(),
+                        &new_id(),
+                        None,
+                    );
                 }
-                metrics::counter!("hestia_stream_errors_total", "condition" => e.condition()).increment(1);
+                metrics::counter!("hestia_stream_errors_total", "condition" => e.condition())
+                    .increment(1);
                 stream::write_error(&mut self.out, *e, text.as_deref());
                 true
             }
             Exit::Shutdown => {
                 if !self.is_header_sent {
-                    stream::write_header(&mut self.out, &self.c2s.irsp.domain.to_string(), &new_id(), None);
+                    stream::write_header(
+                        &mut self.out,
+                        &self.c2s.irsp.domain.to_string(),
+                        &new_id(),
+                        None,
+                    );
                 }
                 stream::write_error(&mut self.out, StreamError::SystemShutdown, None);
                 true

@@ -28,11 +28,10 @@ impl Io {
             return None;
         };
         let mut out = vec![0u8; hestia_sasl::TLS_EXPORTER_LEN];
-        let exported = tls.get_ref().1.export_keying_material(
-            &mut out,
-            hestia_sasl::TLS_EXPORTER_LABEL,
-            None,
-        );
+        let exported =
+            tls.get_ref()
+                .1
+                .export_keying_material(&mut out, hestia_sasl::TLS_EXPORTER_LABEL, None);
         exported.is_ok().then_some(out)
     }
 
@@ -50,7 +49,11 @@ impl Io {
 }
 
 impl AsyncRead for Io {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -59,7 +62,11 @@ impl AsyncRead for Io {
 }
 
 impl AsyncWrite for Io {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -128,6 +135,10 @@ mod tests {
         assert!((pause.as_secs_f64() - 1.0).abs() < 0.01, "{pause:?}");
         // After the pause the debt is repaid.
         assert_eq!(s.take(0, start + pause), None);
-        assert_eq!(Shaper::new(0, 0).take(1 << 30, start), None, "0 = unlimited");
+        assert_eq!(
+            Shaper::new(0, 0).take(1 << 30, start),
+            None,
+            "0 = unlimited"
+        );
     }
 }

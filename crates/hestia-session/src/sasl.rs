@@ -20,7 +20,9 @@ pub struct SaslExchange {
 
 impl std::fmt::Debug for SaslExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslExchange").field("mechanism", &self.mechanism).finish_non_exhaustive()
+        f.debug_struct("SaslExchange")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,9 +55,16 @@ impl Connection {
         };
         let mut m = Vec::new();
         if tls.binding.is_some() {
-            m.extend([Mechanism::ScramSha256Plus.name(), Mechanism::ScramSha1Plus.name()]);
+            m.extend([
+                Mechanism::ScramSha256Plus.name(),
+                Mechanism::ScramSha1Plus.name(),
+            ]);
         }
-        m.extend([Mechanism::ScramSha256.name(), Mechanism::ScramSha1.name(), Mechanism::Plain.name()]);
+        m.extend([
+            Mechanism::ScramSha256.name(),
+            Mechanism::ScramSha1.name(),
+            Mechanism::Plain.name(),
+        ]);
         if tls.peer_certificate.is_some() {
             m.push(Mechanism::External.name());
         }
@@ -83,7 +92,8 @@ impl Connection {
     fn fail(&mut self, e: SaslError) -> Result<Step, Exit> {
         self.phase = Phase::Connected { sasl: None };
         self.pending_first = None;
-        let failure = Element::new("failure", ns::SASL).with_child(Element::new(e.condition(), ns::SASL));
+        let failure =
+            Element::new("failure", ns::SASL).with_child(Element::new(e.condition(), ns::SASL));
         failure.write_to(&mut self.out, ns::CLIENT);
         if matches!(e, SaslError::Aborted) {
             return Ok(Step::Continue);
@@ -91,7 +101,10 @@ impl Connection {
         metrics::counter!("hestia_auth_failures_total", "condition" => e.condition()).increment(1);
         self.auth_attempts += 1;
         if self.auth_attempts >= self.c2s.options.max_auth_attempts_per_stream {
-            return Err(Exit::stream(StreamError::PolicyViolation, "too many authentication failures"));
+            return Err(Exit::stream(
+                StreamError::PolicyViolation,
+                "too many authentication failures",
+            ));
         }
         Ok(Step::Continue)
     }
@@ -125,26 +138,37 @@ impl Connection {
         }
     }
 
-    async fn lookup(&self, localpart: &str) -> Result<Option<(Credentials, bool, AccountKind)>, SaslError> {
+    async fn lookup(
+        &self,
+        localpart: &str,
+    ) -> Result<Option<(Credentials, bool, AccountKind)>, SaslError> {
         if !self.c2s.failed_by_account.is_allowed(&localpart.to_owned()) {
             return Err(SaslError::TemporaryAuthFailure);
         }
-        self.c2s.irsp.store.credentials(localpart).await.map_err(|e| {
-            tracing::error!(error = %e, "credential lookup failed");
-            SaslError::TemporaryAuthFailure
-        })
+        self.c2s
+            .irsp
+            .store
+            .credentials(localpart)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "credential lookup failed");
+                SaslError::TemporaryAuthFailure
+            })
     }
 
     async fn plain(&mut self, msg: Vec<u8>) -> Result<Step, SaslError> {
         let creds = hestia_sasl::parse_plain(&msg)?;
-        let localpart = hestia_proto::jid::normalize_localpart(&creds.username).map_err(|_| SaslError::NotAuthorized)?;
+        let localpart = hestia_proto::jid::normalize_localpart(&creds.username)
+            .map_err(|_| SaslError::NotAuthorized)?;
         self.check_authzid(creds.authzid.as_deref(), &localpart)?;
         let found = self.lookup(&localpart).await?;
-        let is_ok = found
-            .as_ref()
-            .is_some_and(|(c, ..)| for_hash(c, HashAlg::Sha256).verify_password(HashAlg::Sha256, &creds.password));
+        let is_ok = found.as_ref().is_some_and(|(c, ..)| {
+            for_hash(c, HashAlg::Sha256).verify_password(HashAlg::Sha256, &creds.password)
+        });
         match found {
-            Some((_, is_disabled, kind)) if is_ok => self.succeed(Mechanism::Plain, localpart, kind, is_disabled, None),
+            Some((_, is_disabled, kind)) if is_ok => {
+                self.succeed(Mechanism::Plain, localpart, kind, is_disabled, None)
+            }
             _ => {
                 self.record_failure(Some(&localpart));
                 Err(SaslError::NotAuthorized)
@@ -156,36 +180,56 @@ impl Connection {
         let Some(authzid) = authzid.filter(|a| !a.is_empty()) else {
             return Ok(());
         };
-        let own = Jid::bare(localpart, self.c2s.irsp.domain.domain()).map_err(|_| SaslError::InvalidAuthzid)?;
+        let own = Jid::bare(localpart, self.c2s.irsp.domain.domain())
+            .map_err(|_| SaslError::InvalidAuthzid)?;
         match Jid::parse(authzid) {
             Ok(j) if j == own => Ok(()),
             _ => Err(SaslError::InvalidAuthzid),
         }
     }
 
-    async fn scram_first(&mut self, mechanism: Mechanism, initial: Option<Vec<u8>>) -> Result<Step, SaslError> {
+    async fn scram_first(
+        &mut self,
+        mechanism: Mechanism,
+        initial: Option<Vec<u8>>,
+    ) -> Result<Step, SaslError> {
         let Some(first) = initial.filter(|m| !m.is_empty()) else {
             // No initial response: RFC 6120 §6.4.2 — send an empty challenge and wait.
-            self.out.extend_from_slice(b"<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+            self.out
+                .extend_from_slice(b"<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
             self.phase = Phase::Connected { sasl: None };
             self.pending_first = Some(mechanism);
             return Ok(Step::Continue);
         };
-        let offers_plus = self.offered_mechanisms().iter().any(|m| m.ends_with("-PLUS"));
+        let offers_plus = self
+            .offered_mechanisms()
+            .iter()
+            .any(|m| m.ends_with("-PLUS"));
         let mut scram = ScramServer::new(mechanism, self.binding(), offers_plus)?;
         let client_first = scram.client_first(&first)?;
         if let Some(authzid) = client_first.authzid.as_deref() {
-            let local = hestia_proto::jid::normalize_localpart(&client_first.username).unwrap_or_default();
+            let local =
+                hestia_proto::jid::normalize_localpart(&client_first.username).unwrap_or_default();
             self.check_authzid(Some(authzid), &local)?;
         }
-        let localpart = hestia_proto::jid::normalize_localpart(&client_first.username).unwrap_or_default();
-        let found = if localpart.is_empty() { None } else { self.lookup(&localpart).await? };
+        let localpart =
+            hestia_proto::jid::normalize_localpart(&client_first.username).unwrap_or_default();
+        let found = if localpart.is_empty() {
+            None
+        } else {
+            self.lookup(&localpart).await?
+        };
         let alg = mechanism.hash().ok_or(SaslError::InvalidMechanism)?;
         let keys = found.as_ref().map(|(c, ..)| for_hash(c, alg));
         let server_first = scram.server_first(keys.as_ref(), FAKE_ITERATIONS);
         self.write_sasl("challenge", &server_first);
         self.phase = Phase::Connected {
-            sasl: Some(SaslExchange { mechanism, scram, localpart, account: found.map(|(_, d, k)| (k, d)) }),
+            sasl: Some(SaslExchange {
+                mechanism,
+                scram,
+                localpart,
+                account: found.map(|(_, d, k)| (k, d)),
+            }),
         };
         Ok(Step::Continue)
     }
@@ -205,7 +249,13 @@ impl Connection {
         match exchange.scram.client_final(&msg) {
             Ok(server_final) => {
                 let (kind, is_disabled) = exchange.account.ok_or(SaslError::NotAuthorized)?;
-                self.succeed(exchange.mechanism, exchange.localpart, kind, is_disabled, Some(server_final))
+                self.succeed(
+                    exchange.mechanism,
+                    exchange.localpart,
+                    kind,
+                    is_disabled,
+                    Some(server_final),
+                )
             }
             Err(e) => {
                 self.record_failure(Some(&exchange.localpart));
@@ -215,20 +265,28 @@ impl Connection {
     }
 
     async fn external(&mut self, authzid: Vec<u8>) -> Result<Step, SaslError> {
-        let cert = self.tls.as_ref().and_then(|t| t.peer_certificate.clone()).ok_or(SaslError::NotAuthorized)?;
+        let cert = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.peer_certificate.clone())
+            .ok_or(SaslError::NotAuthorized)?;
         let identities = crate::sasl::certificate_identities(&cert);
         let authzid = String::from_utf8(authzid).map_err(|_| SaslError::IncorrectEncoding)?;
         let domain = self.c2s.irsp.domain.domain().to_owned();
         // XEP-0178 §3: with one identity in the certificate the authzid may be empty; with
         // several it must name one of them.
-        let chosen = identities.iter().find(|j| authzid.is_empty() || j.to_string() == authzid);
+        let chosen = identities
+            .iter()
+            .find(|j| authzid.is_empty() || j.to_string() == authzid);
         let jid = match (chosen, authzid.is_empty() && identities.len() > 1) {
             (Some(j), false) if j.domain() == domain && j.local().is_some() => j.clone(),
             _ => return Err(SaslError::NotAuthorized),
         };
         let localpart = jid.local().unwrap_or_default().to_owned();
         match self.lookup(&localpart).await? {
-            Some((_, is_disabled, kind)) => self.succeed(Mechanism::External, localpart, kind, is_disabled, None),
+            Some((_, is_disabled, kind)) => {
+                self.succeed(Mechanism::External, localpart, kind, is_disabled, None)
+            }
             None => Err(SaslError::NotAuthorized),
         }
     }
@@ -247,15 +305,26 @@ impl Connection {
         self.c2s.failed_by_account.clear(&localpart);
         match additional {
             Some(data) => self.write_sasl("success", &data),
-            None => self.out.extend_from_slice(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+            None => self
+                .out
+                .extend_from_slice(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
         }
-        metrics::counter!("hestia_auth_success_total", "mechanism" => mechanism.name()).increment(1);
-        self.phase = Phase::Authenticated { account: Account { localpart, kind, mechanism: mechanism.name() } };
+        metrics::counter!("hestia_auth_success_total", "mechanism" => mechanism.name())
+            .increment(1);
+        self.phase = Phase::Authenticated {
+            account: Account {
+                localpart,
+                kind,
+                mechanism: mechanism.name(),
+            },
+        };
         Ok(Step::Restart)
     }
 
     fn write_sasl(&mut self, name: &str, data: &[u8]) {
-        Element::new(name, ns::SASL).with_text(B64.encode(data)).write_to(&mut self.out, ns::CLIENT);
+        Element::new(name, ns::SASL)
+            .with_text(B64.encode(data))
+            .write_to(&mut self.out, ns::CLIENT);
     }
 }
 
@@ -266,7 +335,10 @@ fn decode(el: &Element) -> Result<Option<Vec<u8>>, SaslError> {
     match text {
         "" => Ok(None),
         "=" => Ok(Some(Vec::new())),
-        t => B64.decode(t).map(Some).map_err(|_| SaslError::IncorrectEncoding),
+        t => B64
+            .decode(t)
+            .map(Some)
+            .map_err(|_| SaslError::IncorrectEncoding),
     }
 }
 
@@ -311,7 +383,9 @@ fn xmpp_addr(value: &[u8]) -> Option<Jid> {
 fn strip_utf8string(data: &[u8]) -> &[u8] {
     // A nested UTF8String TLV (tag 0x0c) with a short length, as rcgen and OpenSSL write it.
     match data {
-        [0x0c, len, rest @ ..] if (*len as usize) <= rest.len() && *len < 0x80 => &rest[..*len as usize],
+        [0x0c, len, rest @ ..] if (*len as usize) <= rest.len() && *len < 0x80 => {
+            &rest[..*len as usize]
+        }
         _ => data,
     }
 }

@@ -42,7 +42,9 @@ pub fn write_header(out: &mut Vec<u8>, domain: &str, stream_id: &str, to: Option
 }
 
 fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;")
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
 }
 
 /// `<stream:features>children</stream:features>`.
@@ -71,9 +73,11 @@ pub fn write_close(out: &mut Vec<u8>) {
 
 /// The SASL mechanisms element.
 pub fn mechanisms(names: &[&str]) -> Element {
-    names.iter().fold(Element::new("mechanisms", ns::SASL), |m, n| {
-        m.with_child(Element::new("mechanism", ns::SASL).with_text(*n))
-    })
+    names
+        .iter()
+        .fold(Element::new("mechanisms", ns::SASL), |m, n| {
+            m.with_child(Element::new("mechanism", ns::SASL).with_text(*n))
+        })
 }
 
 /// STARTTLS offer, marked required when it is.
@@ -95,7 +99,9 @@ pub fn channel_binding_types() -> Element {
 pub fn stream_limits(max_bytes: usize, idle_seconds: u64) -> Element {
     Element::new("limits", ns::STREAM_LIMITS)
         .with_child(Element::new("max-bytes", ns::STREAM_LIMITS).with_text(max_bytes.to_string()))
-        .with_child(Element::new("idle-seconds", ns::STREAM_LIMITS).with_text(idle_seconds.to_string()))
+        .with_child(
+            Element::new("idle-seconds", ns::STREAM_LIMITS).with_text(idle_seconds.to_string()),
+        )
 }
 
 /// Resource binding and the (optional, RFC 6121 legacy) session establishment.
@@ -146,7 +152,12 @@ mod tests {
         let mut out = Vec::new();
         write_error(&mut out, StreamError::PolicyViolation, Some("too big"));
         let s = String::from_utf8(out).expect("utf8");
-        assert!(s.starts_with("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'"), "{s}");
+        assert!(
+            s.starts_with(
+                "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'"
+            ),
+            "{s}"
+        );
         assert!(s.ends_with("</stream:error></stream:stream>"), "{s}");
     }
 }

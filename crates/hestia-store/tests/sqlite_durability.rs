@@ -1,6 +1,11 @@
 //! SQLite crash safety: an acknowledged write survives the process dying without closing the store (kill -9 is
 //! simulated by `abort()` in a child process), and the connection settings that promise it are in force.
 
+#![allow(
+    clippy::expect_used,
+    reason = "setup failures in test helpers fail the test"
+)]
+
 use hestia_store::{AccountKind, Credentials, NewAccount, ScramCredential, Store, UserInfo};
 
 /// The child's database path; set only when the parent test re-runs this binary.

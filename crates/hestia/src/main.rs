@@ -1,1 +1,85 @@
-fn main() {}
+//! `hestia`: the IRSP server and its operator tools in one binary.
+
+mod accounts;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Hestia — an IGRS remote-access platform (ISO/IEC 14543-5-8) for home devices.
+#[derive(Debug, Parser)]
+#[command(name = "hestia", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command that needs the configuration accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); HESTIA_<SECTION>_<SETTING> variables override it.
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides server.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<hestia_server::Config> {
+        let mut config = hestia_server::Config::load_from_process(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            config.server.data_dir = d.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the IRSP: c2s on 5222 (STARTTLS) and 5223 (direct TLS), HTTP admin API and metrics.
+    Serve(serve::ServeArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage user accounts through the admin API of a running server.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage device accounts through the admin API of a running server.
+    #[command(subcommand)]
+    Device(accounts::DeviceCommand),
+    /// List or end sessions of a running server.
+    #[command(subcommand)]
+    Session(accounts::SessionCommand),
+    /// Create a registration invitation token (for registration.policy = "invitation").
+    Invite(accounts::InviteArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the commented example configuration with every default.
+    Example,
+    /// Load and validate a configuration, reporting every problem.
+    Check(ConfigArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", hestia_server::Config::example());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check(args)) => {
+            args.load()?;
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::User(c) => accounts::user(c),
+        Command::Device(c) => accounts::device(c),
+        Command::Session(c) => accounts::session(c),
+        Command::Invite(a) => accounts::invite(a),
+    }
+}

@@ -62,7 +62,8 @@ impl Registrar {
         let jid = Jid::bare(&reg.username, irsp.domain.domain())
             .map_err(|_| RegistrationStatus::IdViolatesAddressRules)?;
         if let Origin::InBand { ip } = origin {
-            self.admit_in_band(irsp, ip, reg.invitation.as_deref()).await?;
+            self.admit_in_band(irsp, ip, reg.invitation.as_deref())
+                .await?;
         }
         let credentials = self.credentials(&reg.password)?;
         let verification_code = match (&reg.kind, &reg.verification_code) {
@@ -102,7 +103,11 @@ impl Registrar {
             RegistrationPolicy::Closed => return Err(RegistrationStatus::NotAllowed),
             RegistrationPolicy::Invitation => {
                 let token = invitation.ok_or(RegistrationStatus::NotAllowed)?;
-                let is_valid = irsp.store.consume_invitation(token, now()).await.map_err(internal)?;
+                let is_valid = irsp
+                    .store
+                    .consume_invitation(token, now())
+                    .await
+                    .map_err(internal)?;
                 if !is_valid {
                     return Err(RegistrationStatus::NotAllowed);
                 }
@@ -132,7 +137,10 @@ impl Registrar {
                 })
                 .map_err(|_| RegistrationStatus::PolicyFailed)
         };
-        Ok(Credentials { sha1: make(HashAlg::Sha1)?, sha256: make(HashAlg::Sha256)? })
+        Ok(Credentials {
+            sha1: make(HashAlg::Sha1)?,
+            sha256: make(HashAlg::Sha256)?,
+        })
     }
 
     /// A verification code hashed with a per-device salt (PBKDF2-SHA-256).
@@ -142,7 +150,10 @@ impl Registrar {
         }
         let keys = ScramKeys::generate(HashAlg::Sha256, code, self.cfg.scram_iterations)
             .map_err(|_| RegistrationStatus::PolicyFailed)?;
-        Ok(VerificationCodeHash { salt: keys.salt, hash: keys.stored_key })
+        Ok(VerificationCodeHash {
+            salt: keys.salt,
+            hash: keys.stored_key,
+        })
     }
 
     pub async fn change_password(
@@ -152,7 +163,10 @@ impl Registrar {
         password: &str,
     ) -> Result<(), RegistrationStatus> {
         let creds = self.credentials(password)?;
-        irsp.store.set_credentials(localpart, &creds).await.map_err(not_found_or_internal)
+        irsp.store
+            .set_credentials(localpart, &creds)
+            .await
+            .map_err(not_found_or_internal)
     }
 
     pub async fn reset_verification_code(
@@ -162,7 +176,10 @@ impl Registrar {
         code: &str,
     ) -> Result<(), RegistrationStatus> {
         let hash = self.hash_code(code)?;
-        irsp.store.set_verification_code(localpart, &hash).await.map_err(not_found_or_internal)
+        irsp.store
+            .set_verification_code(localpart, &hash)
+            .await
+            .map_err(not_found_or_internal)
     }
 
     pub async fn update_user_info(
@@ -171,7 +188,10 @@ impl Registrar {
         localpart: &str,
         info: &UserInfo,
     ) -> Result<(), RegistrationStatus> {
-        irsp.store.update_user_info(localpart, info).await.map_err(not_found_or_internal)
+        irsp.store
+            .update_user_info(localpart, info)
+            .await
+            .map_err(not_found_or_internal)
     }
 
     pub async fn update_device_info(
@@ -180,7 +200,10 @@ impl Registrar {
         localpart: &str,
         info: &DeviceInfo,
     ) -> Result<(), RegistrationStatus> {
-        irsp.store.update_device_info(localpart, info).await.map_err(not_found_or_internal)
+        irsp.store
+            .update_device_info(localpart, info)
+            .await
+            .map_err(not_found_or_internal)
     }
 }
 
@@ -201,7 +224,11 @@ pub fn kind_label(kind: AccountKind) -> &'static str {
 /// Deletes an account and everything it owned, then ends its sessions. False if it did not
 /// exist.
 pub async fn delete_account(irsp: &Irsp, localpart: &str) -> Result<bool, RegistrationStatus> {
-    let existed = irsp.store.delete_account(localpart).await.map_err(internal)?;
+    let existed = irsp
+        .store
+        .delete_account(localpart)
+        .await
+        .map_err(internal)?;
     if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
         end_sessions(irsp, &jid, StreamError::NotAuthorized, "account deleted");
     }
@@ -212,8 +239,15 @@ pub async fn delete_account(irsp: &Irsp, localpart: &str) -> Result<bool, Regist
 }
 
 /// Disables or enables an account; disabling ends its sessions.
-pub async fn set_disabled(irsp: &Irsp, localpart: &str, is_disabled: bool) -> Result<(), RegistrationStatus> {
-    irsp.store.set_disabled(localpart, is_disabled).await.map_err(not_found_or_internal)?;
+pub async fn set_disabled(
+    irsp: &Irsp,
+    localpart: &str,
+    is_disabled: bool,
+) -> Result<(), RegistrationStatus> {
+    irsp.store
+        .set_disabled(localpart, is_disabled)
+        .await
+        .map_err(not_found_or_internal)?;
     if is_disabled {
         if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
             end_sessions(irsp, &jid, StreamError::NotAuthorized, "account disabled");

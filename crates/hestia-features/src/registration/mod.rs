@@ -39,9 +39,21 @@ pub fn feature(cfg: &RegistrationConfig) -> Feature {
     Feature {
         name: "registration",
         clauses: vec![
-            Clause { standard: "ISO/IEC 14543-5-8", clause: "§7", title: "Registration of users and devices" },
-            Clause { standard: "ISO/IEC 14543-5-9", clause: "§8.2", title: "Account server functions" },
-            Clause { standard: "XEP-0077", clause: "§3", title: "In-band registration, password change, cancel" },
+            Clause {
+                standard: "ISO/IEC 14543-5-8",
+                clause: "§7",
+                title: "Registration of users and devices",
+            },
+            Clause {
+                standard: "ISO/IEC 14543-5-9",
+                clause: "§8.2",
+                title: "Account server functions",
+            },
+            Clause {
+                standard: "XEP-0077",
+                clause: "§3",
+                title: "In-band registration, password change, cancel",
+            },
         ],
         iq_handlers: vec![get, set],
         disco_features: vec![ns::REGISTER],
@@ -68,7 +80,10 @@ async fn set(registrar: &Registrar, irsp: Arc<Irsp>, req: IqRequest) -> IqResult
     match (&req.from, request) {
         (None, RegistrationRequest::Register(reg)) => {
             let origin = Origin::InBand { ip: req.remote_ip };
-            registrar.register(&irsp, reg, origin).await.map_err(status_error)?;
+            registrar
+                .register(&irsp, reg, origin)
+                .await
+                .map_err(status_error)?;
             Ok(Some(proto::success()))
         }
         // Cancel before authentication cannot name an account.
@@ -76,15 +91,24 @@ async fn set(registrar: &Registrar, irsp: Arc<Irsp>, req: IqRequest) -> IqResult
         (Some(from), RegistrationRequest::Register(reg)) => {
             // XEP-0077 §3.3: an authenticated entity may only change its own password.
             let own = from.local().unwrap_or_default();
-            if hestia_proto::jid::normalize_localpart(&reg.username).ok().as_deref() != Some(own) {
+            if hestia_proto::jid::normalize_localpart(&reg.username)
+                .ok()
+                .as_deref()
+                != Some(own)
+            {
                 return Err(status_error(RegistrationStatus::NotAllowed));
             }
-            registrar.change_password(&irsp, own, &reg.password).await.map_err(status_error)?;
+            registrar
+                .change_password(&irsp, own, &reg.password)
+                .await
+                .map_err(status_error)?;
             Ok(Some(proto::success()))
         }
         (Some(from), RegistrationRequest::Remove) => {
             let own = from.local().unwrap_or_default();
-            accounts::delete_account(&irsp, own).await.map_err(status_error)?;
+            accounts::delete_account(&irsp, own)
+                .await
+                .map_err(status_error)?;
             Ok(None)
         }
     }

@@ -61,7 +61,11 @@ pub fn parse(query: &Element) -> Result<RegistrationRequest, RegistrationStatus>
     Ok(RegistrationRequest::Register(NewRegistration {
         username,
         password,
-        kind: if device.is_some() { AccountKind::Device } else { AccountKind::User },
+        kind: if device.is_some() {
+            AccountKind::Device
+        } else {
+            AccountKind::User
+        },
         user: UserInfo {
             name: child_text(query, "name", ns::REGISTER),
             email: child_text(query, "email", ns::REGISTER),
@@ -137,8 +141,12 @@ mod tests {
 
     #[test]
     fn parses_user_device_remove_and_malformed() {
-        let user = q().with_child(t("username", "alice")).with_child(t("password", "secret-pw"));
-        let Ok(RegistrationRequest::Register(r)) = parse(&user) else { panic!("user") };
+        let user = q()
+            .with_child(t("username", "alice"))
+            .with_child(t("password", "secret-pw"));
+        let Ok(RegistrationRequest::Register(r)) = parse(&user) else {
+            panic!("user")
+        };
         assert_eq!((r.username.as_str(), r.kind), ("alice", AccountKind::User));
 
         let info = DeviceInfo {
@@ -151,7 +159,9 @@ mod tests {
             .with_child(t("username", "lamp-1"))
             .with_child(t("password", "secret-pw"))
             .with_child(device_element(&info, "123456"));
-        let Ok(RegistrationRequest::Register(r)) = parse(&dev) else { panic!("device") };
+        let Ok(RegistrationRequest::Register(r)) = parse(&dev) else {
+            panic!("device")
+        };
         assert_eq!(r.kind, AccountKind::Device);
         assert_eq!(r.device, Some(info));
         assert_eq!(r.verification_code.as_deref(), Some("123456"));
@@ -163,10 +173,11 @@ mod tests {
             q(),
             q().with_child(t("username", "bob")),
             q().with_child(t("password", "x")),
-            q().with_child(t("username", "")).with_child(t("password", "secret-pw")),
-            q().with_child(t("username", "d")).with_child(t("password", "secret-pw")).with_child(
-                Element::new("device", igrs::NS_REGISTER),
-            ),
+            q().with_child(t("username", ""))
+                .with_child(t("password", "secret-pw")),
+            q().with_child(t("username", "d"))
+                .with_child(t("password", "secret-pw"))
+                .with_child(Element::new("device", igrs::NS_REGISTER)),
         ];
         for c in cases {
             assert_eq!(parse(&c), Err(RegistrationStatus::MalformedField), "{c}");
@@ -175,8 +186,12 @@ mod tests {
 
     #[test]
     fn debug_never_shows_secrets() {
-        let user = q().with_child(t("username", "alice")).with_child(t("password", "hunter22"));
-        let Ok(RegistrationRequest::Register(r)) = parse(&user) else { panic!() };
+        let user = q()
+            .with_child(t("username", "alice"))
+            .with_child(t("password", "hunter22"));
+        let Ok(RegistrationRequest::Register(r)) = parse(&user) else {
+            panic!()
+        };
         assert!(!format!("{r:?}").contains("hunter22"));
     }
 }

@@ -2,6 +2,11 @@
 //! PostgreSQL (a fresh schema per test) when `HESTIA_TEST_POSTGRES_URL` is set. Without that URL the PostgreSQL
 //! tests are skipped with a note, except under `CI=true`, where they fail.
 
+#![allow(
+    clippy::expect_used,
+    reason = "setup failures in test helpers fail the test"
+)]
+
 mod cases;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,372 @@
+//! The one configuration file (TOML) with `HESTIA_<SECTION>_<FIELD>` environment overrides,
+//! validated as a whole so that every problem is reported at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hestia_config::{Duration, write_table};
+use hestia_features::registration::RegistrationConfig;
+
+hestia_config::section! {
+    /// The IRSP itself.
+    pub struct ServerSection {
+        /// The XMPP domain this IRSP serves (users are name@domain, devices id@domain).
+        pub domain: String = "localhost".into(),
+        /// Where the embedded database, certificates and admin token live.
+        pub data_dir: PathBuf = PathBuf::from("./hestia-data"),
+        /// How long a graceful shutdown waits for connections to close.
+        pub shutdown_grace: Duration = Duration::secs(10),
+    }
+}
+
+hestia_config::section! {
+    /// Storage backend.
+    pub struct StoreSection {
+        /// Database URL: empty = embedded SQLite at <data_dir>/hestia.db; or "sqlite:PATH";
+        /// or "postgres://user@host/db".
+        pub url: String = String::new(),
+    }
+}
+
+hestia_config::section! {
+    /// TLS for client connections (STARTTLS and direct TLS).
+    pub struct TlsSection {
+        /// Refuse login and registration until the stream is encrypted.
+        pub required: bool = true,
+        /// PEM certificate chain for the domain; empty = a certificate from the private CA that
+        /// Hestia generates in data_dir on first start.
+        pub cert_file: String = String::new(),
+        /// PEM private key matching cert_file.
+        pub key_file: String = String::new(),
+    }
+}
+
+hestia_config::section! {
+    /// Client-to-server XMPP listeners and their limits.
+    pub struct C2sSection {
+        /// Address of the STARTTLS listener (RFC 6120); empty = disabled.
+        pub listen: String = "0.0.0.0:5222".into(),
+        /// Address of the direct TLS listener (XEP-0368); empty = disabled.
+        pub direct_tls_listen: String = "0.0.0.0:5223".into(),
+        /// Largest stanza accepted after authentication, in bytes.
+        pub max_stanza_bytes: usize = 262_144,
+        /// Largest stanza accepted before authentication, in bytes.
+        pub pre_auth_max_stanza_bytes: usize = 8192,
+        /// Deepest element nesting accepted inside a stanza.
+        pub max_depth: usize = 64,
+        /// Most attributes (namespace declarations included) on one element.
+        pub max_attributes: usize = 64,
+        /// Top-level elements a client may send before authenticating.
+        pub max_pre_auth_stanzas: u32 = 32,
+        /// A stream that has not logged in and bound a connection ID by then is closed.
+        pub auth_timeout: Duration = Duration::secs(60),
+        /// Bytes per second one connection may send (0 = unlimited); faster senders are slowed.
+        pub max_bytes_per_second: u64 = 131_072,
+        /// Burst allowance above that rate, in bytes.
+        pub burst_bytes: u64 = 1_048_576,
+        /// Simultaneous connections from one source address (0 = unlimited).
+        pub max_connections_per_address: usize = 256,
+        /// Simultaneous connections of one user account (devices always hold one).
+        pub max_user_sessions: usize = 10,
+        /// Failed logins allowed per source address within failed_login_window.
+        pub max_failed_logins_per_address: u32 = 20,
+        /// Failed logins allowed per account within failed_login_window.
+        pub max_failed_logins_per_account: u32 = 10,
+        /// Window of the failed-login throttles.
+        pub failed_login_window: Duration = Duration::secs(300),
+        /// Exempt loopback addresses from the per-address login throttle.
+        pub loopback_exempt: bool = true,
+    }
+}
+
+hestia_config::section! {
+    /// HTTP port: admin API, health, readiness and Prometheus metrics.
+    pub struct HttpSection {
+        /// Address of the HTTP listener; empty = disabled.
+        pub listen: String = "127.0.0.1:5280".into(),
+        /// Bearer token of the admin API; empty = generated into <data_dir>/admin-token.
+        pub admin_token: String = String::new(),
+    }
+}
+
+hestia_config::section! {
+    /// Logging.
+    pub struct LogSection {
+        /// Filter in tracing's EnvFilter syntax, e.g. "info" or "hestia_session=debug,info".
+        pub level: String = "info".into(),
+        /// "text" for people, "json" for log collectors.
+        pub format: String = "text".into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub store: StoreSection,
+    pub tls: TlsSection,
+    pub c2s: C2sSection,
+    pub http: HttpSection,
+    pub registration: RegistrationConfig,
+    pub log: LogSection,
+}
+
+const SECTIONS: [&str; 7] = [
+    "server",
+    "store",
+    "tls",
+    "c2s",
+    "http",
+    "registration",
+    "log",
+];
+
+/// Every problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads `path` (if any), applies `HESTIA_*` overrides from `env`, validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(vec![format!("cannot read {}: {e}", p.display())]))?;
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| ConfigError(vec![format!("{}: {e}", p.display())]))?
+            }
+            None => toml::Table::new(),
+        };
+        let mut problems = apply_env(&mut table, env);
+        let config: Config = match toml::Value::Table(table).try_into() {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(e.to_string().trim().to_owned());
+                return Err(ConfigError(problems));
+            }
+        };
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Loads with the process environment.
+    pub fn load_from_process(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load(path, std::env::vars())
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if hestia_proto::Jid::domain_jid(&self.server.domain).is_err()
+            || self.server.domain.contains(['@', '/'])
+        {
+            p.push(format!(
+                "server.domain {:?} is not a valid domain",
+                self.server.domain
+            ));
+        }
+        for (key, value) in [
+            ("c2s.listen", &self.c2s.listen),
+            ("c2s.direct_tls_listen", &self.c2s.direct_tls_listen),
+            ("http.listen", &self.http.listen),
+        ] {
+            if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
+                p.push(format!(
+                    "{key} {value:?} is not an address like 0.0.0.0:5222"
+                ));
+            }
+        }
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            p.push("tls.cert_file and tls.key_file must be set together".into());
+        }
+        let c = &self.c2s;
+        for (key, v) in [
+            ("c2s.max_stanza_bytes", c.max_stanza_bytes),
+            ("c2s.max_depth", c.max_depth),
+            ("c2s.max_attributes", c.max_attributes),
+            ("c2s.max_user_sessions", c.max_user_sessions),
+        ] {
+            if v == 0 {
+                p.push(format!("{key} must be greater than 0"));
+            }
+        }
+        if c.pre_auth_max_stanza_bytes < 1024 || c.pre_auth_max_stanza_bytes > c.max_stanza_bytes {
+            p.push(
+                "c2s.pre_auth_max_stanza_bytes must be between 1024 and c2s.max_stanza_bytes"
+                    .into(),
+            );
+        }
+        if c.max_stanza_bytes < 10_000 {
+            p.push("c2s.max_stanza_bytes must be at least 10000 (RFC 6120 §13.12)".into());
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            p.push(format!(
+                "log.format {:?} must be \"text\" or \"json\"",
+                self.log.format
+            ));
+        }
+        if self.registration.scram_iterations < 4096 {
+            p.push("registration.scram_iterations must be at least 4096 (RFC 7677)".into());
+        }
+        if !self.store.url.is_empty()
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|s| self.store.url.starts_with(s))
+        {
+            p.push(format!(
+                "store.url {:?} must start with sqlite: or postgres://",
+                self.store.url
+            ));
+        }
+        p
+    }
+
+    /// The commented sample written by `hestia config example`.
+    pub fn example() -> String {
+        let c = Config::default();
+        let mut out = String::from(
+            "# Hestia configuration. Every setting can be overridden by an environment\n# variable HESTIA_<SECTION>_<SETTING>, e.g. HESTIA_SERVER_DOMAIN=home.example.\n# Generated by `hestia config example`; the values shown are the defaults.\n\n",
+        );
+        write_table(&mut out, "server", &c.server);
+        write_table(&mut out, "store", &c.store);
+        write_table(&mut out, "tls", &c.tls);
+        write_table(&mut out, "c2s", &c.c2s);
+        write_table(&mut out, "http", &c.http);
+        write_table(&mut out, "registration", &c.registration);
+        write_table(&mut out, "log", &c.log);
+        out
+    }
+
+    /// The SQLite URL (or configured URL) of the store.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!(
+                "sqlite:{}",
+                self.server.data_dir.join("hestia.db").display()
+            )
+        } else {
+            self.store.url.clone()
+        }
+    }
+}
+
+/// Applies `HESTIA_SECTION_FIELD=value`; values parse as TOML (numbers, booleans, quoted
+/// strings) and fall back to plain strings.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let vars: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("HESTIA_"))
+        .collect();
+    for (key, raw) in vars {
+        let rest = key["HESTIA_".len()..].to_ascii_lowercase();
+        let Some((section, field)) = SECTIONS.iter().find_map(|s| {
+            rest.strip_prefix(&format!("{s}_"))
+                .map(|f| (*s, f.to_owned()))
+        }) else {
+            // Variables for other purposes (HESTIA_TEST_*, HESTIA_LOG) are not settings.
+            continue;
+        };
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        match table
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            toml::Value::Table(t) => {
+                t.insert(field, value);
+            }
+            _ => problems.push(format!("{section} must be a table")),
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn committed_example_is_in_sync() {
+        let committed = include_str!("../../../hestia.example.toml");
+        assert_eq!(
+            committed,
+            Config::example(),
+            "run `cargo run -- config example > hestia.example.toml`"
+        );
+    }
+
+    #[test]
+    fn example_parses_to_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.toml");
+        std::fs::write(&path, Config::example()).expect("write");
+        assert_eq!(
+            Config::load(Some(&path), env(&[])).expect("valid"),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn env_overrides_every_kind_of_value() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HESTIA_SERVER_DOMAIN", "home.example"),
+                ("HESTIA_C2S_MAX_STANZA_BYTES", "65536"),
+                ("HESTIA_TLS_REQUIRED", "false"),
+                ("HESTIA_C2S_AUTH_TIMEOUT", "5s"),
+                ("HESTIA_REGISTRATION_POLICY", "closed"),
+                ("HESTIA_TEST_POSTGRES_URL", "ignored"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.server.domain, "home.example");
+        assert_eq!(c.c2s.max_stanza_bytes, 65536);
+        assert!(!c.tls.required);
+        assert_eq!(c.c2s.auth_timeout, Duration::secs(5));
+        assert_eq!(
+            c.registration.policy,
+            hestia_features::registration::RegistrationPolicy::Closed
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::load(
+            None,
+            env(&[
+                ("HESTIA_SERVER_DOMAIN", "bad domain"),
+                ("HESTIA_C2S_LISTEN", "nowhere"),
+                ("HESTIA_C2S_MAX_DEPTH", "0"),
+                ("HESTIA_TLS_CERT_FILE", "/x.pem"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 4, "{err}");
+        let unknown =
+            Config::load(None, env(&[("HESTIA_C2S_NO_SUCH", "1")])).expect_err("unknown key");
+        assert!(unknown.to_string().contains("no_such"), "{unknown}");
+    }
+}

@@ -1,0 +1,101 @@
+//! The HTTP port: health and readiness probes, Prometheus metrics, and the admin API
+//! (see [`crate::admin`]).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use hestia_features::registration::Registrar;
+use hestia_router::Irsp;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What HTTP handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    pub irsp: Arc<Irsp>,
+    pub registrar: Arc<Registrar>,
+    pub admin_token: String,
+    pub pki: crate::tls::Pki,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The process-wide Prometheus recorder (installed once; several in-process servers in tests
+/// share it).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .clone()
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .nest("/admin/v1", crate::admin::router(state.clone()))
+        .with_state(state)
+}
+
+async fn ready(State(s): State<HttpState>) -> (StatusCode, &'static str) {
+    match s.irsp.store.count_accounts().await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+    }
+}
+
+async fn metrics(State(s): State<HttpState>) -> (StatusCode, String) {
+    match &s.metrics {
+        Some(h) => {
+            metrics::gauge!("hestia_sessions").set(s.irsp.directory.count() as f64);
+            (StatusCode::OK, h.render())
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable".into(),
+        ),
+    }
+}
+
+/// Binds the HTTP listener and serves until shutdown.
+pub async fn serve(
+    addr: &str,
+    state: HttpState,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Option<SocketAddr>> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding HTTP {addr}"))?;
+    let local = listener.local_addr()?;
+    let app = router(state);
+    tracker.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(Some(local))
+}
