@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod conformance;
 pub mod http;
 pub mod tls;
 

@@ -54,6 +54,8 @@ enum Command {
     Session(accounts::SessionCommand),
     /// Create a registration invitation token (for registration.policy = "invitation").
     Invite(accounts::InviteArgs),
+    /// Print the conformance table (docs/conformance.md) generated from the code.
+    Conformance,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,5 +83,9 @@ fn main() -> anyhow::Result<()> {
         Command::Device(c) => accounts::device(c),
         Command::Session(c) => accounts::session(c),
         Command::Invite(a) => accounts::invite(a),
+        Command::Conformance => {
+            print!("{}", hestia_server::conformance::markdown());
+            Ok(())
+        }
     }
 }
