@@ -10,7 +10,7 @@ use hestia_proto::{StanzaKind, StreamError, ns};
 use hestia_router::{Outbound, SessionHandle};
 use hestia_store::AccountKind;
 use hestia_xml::{Element, StreamEvent, StreamParser, XmlError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -112,7 +112,7 @@ pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls:
         parser: StreamParser::new(c2s.options.pre_auth_limits),
         c2s,
         peer,
-        out: Vec::with_capacity(4096),
+        out: Vec::new(),
         phase: Phase::Connected { sasl: None },
         tls: None,
         is_header_sent: false,
@@ -191,7 +191,6 @@ impl Connection {
 
     /// Reads, parses and dispatches until a step needs the loop or the stream ends.
     async fn drive(&mut self, io: &mut Io, deadline: Instant) -> Result<Step, Exit> {
-        let mut buf = vec![0u8; 16 * 1024];
         let mut shaper = Shaper::new(
             self.c2s.options.max_bytes_per_second,
             self.c2s.options.burst_bytes,
@@ -216,12 +215,11 @@ impl Connection {
                 _ = tokio::time::sleep_until(deadline.into()), if !is_bound => {
                     return Err(Exit::stream(StreamError::ConnectionTimeout, "login not completed in time"));
                 }
-                read = io.read(&mut buf) => {
+                read = read_into(io, &mut self.parser) => {
                     let n = read.map_err(Exit::Io)?;
                     if n == 0 {
                         return Err(Exit::Eof);
                     }
-                    self.parser.feed(&buf[..n]);
                     if let Some(pause) = shaper.take(n, Instant::now()) {
                         metrics::counter!("hestia_c2s_throttled_total").increment(1);
                         tokio::time::sleep(pause).await;
@@ -255,6 +253,10 @@ impl Connection {
         io.write_all(&self.out).await.map_err(Exit::Io)?;
         io.flush().await.map_err(Exit::Io)?;
         self.out.clear();
+        if self.out.capacity() > 16 * 1024 {
+            // A large stanza went out; don't keep its buffer for an idle connection.
+            self.out = Vec::new();
+        }
         Ok(())
     }
 
@@ -513,6 +515,30 @@ impl Connection {
             hestia_router::route::route(&irsp, &jid, unavailable).await;
         }
     }
+}
+
+thread_local! {
+    /// One read buffer per worker thread instead of one per connection: an idle connection
+    /// then holds no read buffer at all (the idle-memory target is a few KiB per connection).
+    static READ_BUF: std::cell::RefCell<Box<[u8]>> = std::cell::RefCell::new(vec![0u8; 16 * 1024].into_boxed_slice());
+}
+
+/// Reads what is available straight into the parser; 0 = end of stream.
+async fn read_into(io: &mut Io, parser: &mut StreamParser) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        READ_BUF.with_borrow_mut(|buf| {
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => {
+                    parser.feed(rb.filled());
+                    std::task::Poll::Ready(Ok(rb.filled().len()))
+                }
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        })
+    })
+    .await
 }
 
 async fn recv_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
