@@ -142,20 +142,24 @@ fn check_len(s: &str) -> Result<(), JidError> {
 /// UsernameCaseMapped + RFC 7622 §3.3.1 exclusions.
 pub fn normalize_localpart(s: &str) -> Result<String, JidError> {
     // Width mapping (fullwidth → ASCII) is what NFKC does for these code points; case folding
-    // then NFC, as RFC 8265 §3.3.2 orders it.
-    let mapped: String = s
-        .chars()
-        .map(|c| {
-            if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
-                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
-            } else {
-                c
-            }
-        })
-        .collect::<String>()
-        .to_lowercase()
-        .nfc()
-        .collect();
+    // then NFC, as RFC 8265 §3.3.2 orders it. ASCII needs neither (and NFC leaves it as it is):
+    // skip them for the common case, which every routed stanza's addresses go through.
+    let mapped: String = if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.chars()
+            .map(|c| {
+                if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+                    char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+                } else {
+                    c
+                }
+            })
+            .collect::<String>()
+            .to_lowercase()
+            .nfc()
+            .collect()
+    };
     check_len(&mapped)?;
     let is_ok = mapped.chars().all(|c| {
         !matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@')
@@ -177,7 +181,11 @@ fn normalize_domain(s: &str) -> Result<String, JidError> {
             .map(|_| s.to_ascii_lowercase())
             .map_err(|_| JidError::BadDomain);
     }
-    let d: String = s.to_lowercase().nfc().collect();
+    let d: String = if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase().nfc().collect()
+    };
     check_len(&d)?;
     let is_label_ok = |l: &str| {
         !l.is_empty()
@@ -200,17 +208,21 @@ fn has_compat(c: char) -> bool {
 
 /// OpaqueString: non-ASCII spaces to U+0020, NFC, no controls.
 pub fn normalize_resource(s: &str) -> Result<String, JidError> {
-    let r: String = s
-        .chars()
-        .map(|c| {
-            if c.is_whitespace() && c != ' ' && !c.is_control() {
-                ' '
-            } else {
-                c
-            }
-        })
-        .nfc()
-        .collect();
+    // ASCII is already NFC, and its only non-space whitespace characters are controls.
+    let r: String = if s.is_ascii() {
+        s.to_owned()
+    } else {
+        s.chars()
+            .map(|c| {
+                if c.is_whitespace() && c != ' ' && !c.is_control() {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .nfc()
+            .collect()
+    };
     check_len(&r)?;
     if r.chars().any(|c| c.is_control()) {
         return Err(JidError::BadResource);

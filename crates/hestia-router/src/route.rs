@@ -15,9 +15,7 @@ pub type Reply = Option<Element>;
 
 /// Routes one stanza whose `from` the session has already stamped.
 pub async fn route(irsp: &Arc<Irsp>, from: &Jid, stanza: Element) -> Reply {
-    let Some(kind) = StanzaKind::of(&stanza) else {
-        return None;
-    };
+    let kind = StanzaKind::of(&stanza)?;
     metrics::counter!("hestia_stanzas_routed_total", "kind" => kind.as_str()).increment(1);
     let to = match stanza.attr("to").map(Jid::parse) {
         None => None,
@@ -69,7 +67,9 @@ pub async fn handle_iq(
     is_own: bool,
     remote_ip: Option<std::net::IpAddr>,
 ) -> Reply {
-    let (Some(iq_type), Some(payload)) = (IqType::of(&iq), iq_payload(&iq)) else {
+    // RFC 6120 §8.1.3, §8.2.3: an id and exactly one payload, also before authentication.
+    let (Some(iq_type), Some(payload), Some(_)) = (IqType::of(&iq), iq_payload(&iq), iq.attr("id"))
+    else {
         return bounce(&iq, Cond::BadRequest);
     };
     let handler = irsp.registry.find(iq_type, payload.name(), payload.ns());
@@ -77,7 +77,7 @@ pub async fn handle_iq(
         Some(h) if from.is_some() || h.is_pre_auth => h.clone(),
         _ => return bounce(&iq, Cond::ServiceUnavailable),
     };
-    if !is_own && !(handler.is_for_accounts && account_exists(irsp, &to).await) {
+    if !(is_own || (handler.is_for_accounts && account_exists(irsp, &to).await)) {
         return bounce(&iq, Cond::ServiceUnavailable);
     }
     let mut reply_to = iq.clone();
@@ -115,10 +115,9 @@ fn deliver_to_full(irsp: &Irsp, to: &Jid, stanza: Element, missing: Cond) -> Rep
 }
 
 fn deliver(session: &SessionHandle, stanza: Element) -> Reply {
-    if session.deliver(stanza.clone()) {
-        None
-    } else {
-        bounce(&stanza, Cond::ResourceConstraint)
+    match session.try_deliver(stanza) {
+        Ok(()) => None,
+        Err(stanza) => bounce(&stanza, Cond::ResourceConstraint),
     }
 }
 

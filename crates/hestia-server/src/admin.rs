@@ -87,10 +87,10 @@ pub fn ensure_token(configured: &str, data_dir: &Path) -> anyhow::Result<String>
         return Ok(configured.to_owned());
     }
     let path = data_dir.join("admin-token");
-    if let Ok(t) = std::fs::read_to_string(&path) {
-        if !t.trim().is_empty() {
-            return Ok(t.trim().to_owned());
-        }
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_owned());
     }
     let token = hestia_proto::stanza::new_id() + &hestia_proto::stanza::new_id();
     let mut opts = std::fs::OpenOptions::new();
@@ -245,6 +245,9 @@ struct AddDevice {
     #[serde(default)]
     serial: String,
     verification_code: String,
+    /// Also issue an X.509 client certificate for SASL EXTERNAL (XEP-0178) and return it.
+    #[serde(default)]
+    issue_certificate: bool,
 }
 
 async fn add_device(State(s): State<HttpState>, Json(b): Json<AddDevice>) -> ApiResult {
@@ -265,11 +268,15 @@ async fn add_device(State(s): State<HttpState>, Json(b): Json<AddDevice>) -> Api
         verification_code: Some(b.verification_code),
         invitation: None,
     };
+    let issue = b.issue_certificate;
     let jid = s.registrar.register(&s.irsp, reg, Origin::Admin).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "jid": jid.to_string(), "status": 0 })),
-    ))
+    let mut body = json!({ "jid": jid.to_string(), "status": 0 });
+    if issue {
+        let (cert, key) = s.pki.issue_device_certificate(&jid.to_string()).map_err(internal)?;
+        body["certificate_pem"] = json!(cert);
+        body["key_pem"] = json!(key);
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[derive(Deserialize)]

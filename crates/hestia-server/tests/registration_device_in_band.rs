@@ -20,9 +20,14 @@ async fn a_device_registers_in_band_with_its_information() {
         serial: "SN-0042".into(),
     };
     let code = "739251";
-    let result = register_in_band(&t, "lamp-1", GOOD_PASSWORD, vec![device_element(&info, code)])
-        .await
-        .expect("registered");
+    let result = register_in_band(
+        &t,
+        "lamp-1",
+        GOOD_PASSWORD,
+        vec![device_element(&info, code)],
+    )
+    .await
+    .expect("registered");
     assert_eq!(
         RegistrationStatus::find_in(&result),
         Some(RegistrationStatus::Success),
@@ -43,7 +48,10 @@ async fn a_device_registers_in_band_with_its_information() {
     assert!(!stored.hash.is_empty() && !stored.salt.is_empty());
     assert_ne!(stored.hash, code.as_bytes(), "the code is stored hashed");
     assert!(
-        !stored.hash.windows(code.len()).any(|w| w == code.as_bytes()),
+        !stored
+            .hash
+            .windows(code.len())
+            .any(|w| w == code.as_bytes()),
         "the code does not appear in the stored hash"
     );
 

@@ -18,7 +18,7 @@ fn query(children: &[(&str, &str)]) -> Element {
 }
 
 #[tokio::test]
-async fn missing_fields_are_bad_request_with_status_1_2() {
+async fn missing_fields_are_bad_request_with_status_2() {
     let t = TestServer::start().await.expect("server");
     let untyped_device = query(&[("username", "dev"), ("password", GOOD_PASSWORD)])
         .with_child(Element::new("device", NS_REGISTER));

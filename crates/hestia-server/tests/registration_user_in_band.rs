@@ -34,7 +34,9 @@ async fn a_user_registers_in_band_and_logs_in() {
     let query = form.get_child("query", ns::REGISTER).expect("query");
     assert!(query.get_child("username", ns::REGISTER).is_some());
     assert!(query.get_child("password", ns::REGISTER).is_some());
-    let device = query.get_child("device", NS_REGISTER).expect("device template");
+    let device = query
+        .get_child("device", NS_REGISTER)
+        .expect("device template");
     for field in device_field::ALL {
         assert!(
             device.get_child(field, NS_REGISTER).is_some(),
@@ -68,7 +70,10 @@ async fn a_user_registers_in_band_and_logs_in() {
     let mut alice = login_with(&t, "alice", GOOD_PASSWORD)
         .await
         .expect("login with the registered password");
-    assert_eq!(alice.jid().to_bare().to_string(), format!("alice@{}", t.domain()));
+    assert_eq!(
+        alice.jid().to_bare().to_string(),
+        format!("alice@{}", t.domain())
+    );
     alice.ping().await.expect("ping");
     t.stop().await;
 }

@@ -22,8 +22,13 @@ async fn short_password_or_code_is_not_acceptable_with_status_4() {
         manufacturer: "Acme".into(),
         serial: "SN-9".into(),
     };
-    let short_code =
-        register_in_band(&t, "plug-1", GOOD_PASSWORD, vec![device_element(&info, "123")]).await;
+    let short_code = register_in_band(
+        &t,
+        "plug-1",
+        GOOD_PASSWORD,
+        vec![device_element(&info, "123")],
+    )
+    .await;
     assert_refused(short_code, Cond::NotAcceptable, Status::PolicyFailed);
 
     for name in ["bob", "plug-1"] {

@@ -2,6 +2,8 @@
 //! (§4.9.1.2) and then the matching stream error: a foreign `to` is `host-unknown`, a missing
 //! version is `unsupported-version`, the server-to-server namespace is `invalid-namespace`.
 
+#![cfg(test)]
+
 use hestia_proto::StreamError;
 use hestia_testkit::TestServer;
 use hestia_testkit::raw::{REPLY_TIMEOUT, RawStream, assert_stream_error};
@@ -14,7 +16,10 @@ async fn reply_to_header(header: &str) -> String {
         .expect("server");
     let mut raw = RawStream::connect(t.c2s_addr()).await.expect("connect");
     raw.send(header.as_bytes()).await.expect("send header");
-    let reply = raw.read_to_close(REPLY_TIMEOUT).await.expect("server closes");
+    let reply = raw
+        .read_to_close(REPLY_TIMEOUT)
+        .await
+        .expect("server closes");
     t.stop().await;
     reply
 }
@@ -27,7 +32,10 @@ fn assert_after_our_header(reply: &str, condition: StreamError) {
         reply.starts_with("<?xml version='1.0'?><stream:stream xmlns='jabber:client'"),
         "{reply}"
     );
-    assert!(!reply.contains("<stream:features>"), "no features after a bad header:\n{reply}");
+    assert!(
+        !reply.contains("<stream:features>"),
+        "no features after a bad header:\n{reply}"
+    );
     assert_stream_error(reply, condition);
 }
 
@@ -54,6 +62,24 @@ async fn server_namespace_is_invalid_namespace() {
     let reply = reply_to_header(&format!(
         "<stream:stream xmlns='jabber:server' {STREAM_NS} to='localhost' version='1.0'>"
     ))
+    .await;
+    assert_after_our_header(&reply, StreamError::InvalidNamespace);
+}
+
+#[tokio::test]
+async fn major_version_two_is_unsupported_version() {
+    let reply = reply_to_header(&format!(
+        "<stream:stream xmlns='jabber:client' {STREAM_NS} to='localhost' version='2.0'>"
+    ))
+    .await;
+    assert_after_our_header(&reply, StreamError::UnsupportedVersion);
+}
+
+#[tokio::test]
+async fn wrong_stream_namespace_is_invalid_namespace() {
+    let reply = reply_to_header(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='urn:example:not-streams' to='localhost' version='1.0'>",
+    )
     .await;
     assert_after_our_header(&reply, StreamError::InvalidNamespace);
 }

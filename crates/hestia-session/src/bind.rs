@@ -82,10 +82,6 @@ impl Connection {
                 self.write_error(iq, Cond::ResourceConstraint);
                 return Ok(Step::Continue);
             }
-            Err(BindRefusal::ResourceInUse) => {
-                self.write_error(iq, Cond::Conflict);
-                return Ok(Step::Continue);
-            }
         }
         let payload = Element::new("bind", ns::BIND)
             .with_child(Element::new("jid", ns::BIND).with_text(full.to_string()));

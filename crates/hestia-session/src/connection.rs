@@ -505,9 +505,10 @@ impl Connection {
         let irsp = self.c2s.irsp.clone();
         let jid = handle.info.jid.clone();
         let was_available = handle.is_available();
-        if irsp.directory.unbind(&jid, handle.serial) {
-            metrics::gauge!("hestia_sessions_bound").decrement(1.0);
-        }
+        // A connection replaced by a newer login was already removed from the directory
+        // (unbind finds nothing), but it was counted when it bound: count it out either way.
+        irsp.directory.unbind(&jid, handle.serial);
+        metrics::gauge!("hestia_sessions_bound").decrement(1.0);
         if was_available {
             let unavailable = Element::new("presence", ns::CLIENT)
                 .with_attr("type", "unavailable")

@@ -352,12 +352,11 @@ pub fn certificate_identities(der: &[u8]) -> Vec<Jid> {
     let mut out = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            if let GeneralName::OtherName(oid, value) = name {
-                if oid.to_id_string() == "1.3.6.1.5.5.7.8.5" {
-                    if let Some(j) = xmpp_addr(value) {
-                        out.push(j);
-                    }
-                }
+            if let GeneralName::OtherName(oid, value) = name
+                && oid.to_id_string() == "1.3.6.1.5.5.7.8.5"
+                && let Some(j) = xmpp_addr(value)
+            {
+                out.push(j);
             }
         }
     }

@@ -95,13 +95,18 @@ pub fn channel_binding_types() -> Element {
         .with_child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", "tls-exporter"))
 }
 
-/// XEP-0478: announce the stanza size limit so clients can stay under it.
+/// XEP-0478: announce the stanza size limit so clients can stay under it. `idle_seconds` 0
+/// means no idle timeout: the element is then left out, as both values must be positive
+/// integers (clients such as tokio-xmpp refuse the features otherwise).
 pub fn stream_limits(max_bytes: usize, idle_seconds: u64) -> Element {
-    Element::new("limits", ns::STREAM_LIMITS)
-        .with_child(Element::new("max-bytes", ns::STREAM_LIMITS).with_text(max_bytes.to_string()))
-        .with_child(
+    let mut el = Element::new("limits", ns::STREAM_LIMITS)
+        .with_child(Element::new("max-bytes", ns::STREAM_LIMITS).with_text(max_bytes.to_string()));
+    if idle_seconds > 0 {
+        el.push_child(
             Element::new("idle-seconds", ns::STREAM_LIMITS).with_text(idle_seconds.to_string()),
-        )
+        );
+    }
+    el
 }
 
 /// Resource binding and the (optional, RFC 6121 legacy) session establishment.
@@ -148,13 +153,26 @@ mod tests {
     }
 
     #[test]
+    fn stream_limits_leave_out_a_zero_idle_timeout() {
+        let mut out = Vec::new();
+        stream_limits(262_144, 0).write_to(&mut out, ns::CLIENT);
+        let s = String::from_utf8(out).expect("utf8");
+        assert!(s.contains("max-bytes") && s.contains(">262144<"), "{s}");
+        assert!(!s.contains("idle-seconds"), "{s}");
+        let mut out = Vec::new();
+        stream_limits(262_144, 300).write_to(&mut out, ns::CLIENT);
+        let s = String::from_utf8(out).expect("utf8");
+        assert!(s.contains("idle-seconds") && s.contains(">300<"), "{s}");
+    }
+
+    #[test]
     fn error_is_prefixed_and_closes() {
         let mut out = Vec::new();
         write_error(&mut out, StreamError::PolicyViolation, Some("too big"));
         let s = String::from_utf8(out).expect("utf8");
         assert!(
             s.starts_with(
-                "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'"
+                "<stream:error><policy-violation xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"
             ),
             "{s}"
         );

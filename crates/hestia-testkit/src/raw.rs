@@ -125,11 +125,10 @@ impl RawStream {
     pub async fn read_until(&mut self, needle: &str, limit: Duration) -> Result<String> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let fresh = String::from_utf8_lossy(&self.received[self.seen..]);
+            let fresh = String::from_utf8_lossy(&self.received[self.seen..]).into_owned();
             if fresh.contains(needle) || self.is_closed {
-                let text = fresh.into_owned();
                 self.seen = self.received.len();
-                return Ok(text);
+                return Ok(fresh);
             }
             if tokio::time::timeout_at(deadline, self.read_some())
                 .await

@@ -1,6 +1,7 @@
 //! `hestia`: the IRSP server and its operator tools in one binary.
 
 mod accounts;
+mod bench;
 mod serve;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ enum Command {
     Invite(accounts::InviteArgs),
     /// Print the conformance table (docs/conformance.md) generated from the code.
     Conformance,
+    /// Load generator for Hestia, Prosody or ejabberd: login storm, idle connections, message
+    /// routing and IQ round trips (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Command::Device(c) => accounts::device(c),
         Command::Session(c) => accounts::session(c),
         Command::Invite(a) => accounts::invite(a),
+        Command::Bench(a) => bench::run(a),
         Command::Conformance => {
             print!("{}", hestia_server::conformance::markdown());
             Ok(())

@@ -62,8 +62,7 @@ impl Registrar {
         let jid = Jid::bare(&reg.username, irsp.domain.domain())
             .map_err(|_| RegistrationStatus::IdViolatesAddressRules)?;
         if let Origin::InBand { ip } = origin {
-            self.admit_in_band(irsp, ip, reg.invitation.as_deref())
-                .await?;
+            self.admit_in_band(irsp, ip, &reg).await?;
         }
         let credentials = self.credentials(&reg.password)?;
         let verification_code = match (&reg.kind, &reg.verification_code) {
@@ -92,32 +91,55 @@ impl Registrar {
         }
     }
 
+    /// Policy, secret checks, throttle, then the invitation, in that order: an attempt refused
+    /// for its password or by the throttle must not spend the invitation.
     async fn admit_in_band(
         &self,
         irsp: &Irsp,
         ip: Option<IpAddr>,
-        invitation: Option<&str>,
+        reg: &NewRegistration,
     ) -> Result<(), RegistrationStatus> {
-        match self.cfg.policy {
-            RegistrationPolicy::Open => {}
+        let invitation = match self.cfg.policy {
+            RegistrationPolicy::Open => None,
             RegistrationPolicy::Closed => return Err(RegistrationStatus::NotAllowed),
-            RegistrationPolicy::Invitation => {
-                let token = invitation.ok_or(RegistrationStatus::NotAllowed)?;
-                let is_valid = irsp
-                    .store
-                    .consume_invitation(token, now())
-                    .await
-                    .map_err(internal)?;
-                if !is_valid {
-                    return Err(RegistrationStatus::NotAllowed);
-                }
-            }
-        }
+            RegistrationPolicy::Invitation => Some(
+                reg.invitation
+                    .as_deref()
+                    .ok_or(RegistrationStatus::NotAllowed)?,
+            ),
+        };
+        self.check_secrets(reg)?;
         if let Some(ip) = ip.filter(|ip| !(self.cfg.throttle_exempt_loopback && ip.is_loopback())) {
             if !self.throttle.is_allowed(&ip) {
                 return Err(RegistrationStatus::TooManyAttempts);
             }
             self.throttle.record(&ip);
+        }
+        if let Some(token) = invitation {
+            let is_valid = irsp
+                .store
+                .consume_invitation(token, now())
+                .await
+                .map_err(internal)?;
+            if !is_valid {
+                return Err(RegistrationStatus::NotAllowed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The length rules of [`Self::credentials`] and [`Self::hash_code`], checked before any
+    /// hashing or anything is spent.
+    fn check_secrets(&self, reg: &NewRegistration) -> Result<(), RegistrationStatus> {
+        let is_short = |s: &str, min: usize| s.chars().count() < min;
+        let code = reg
+            .verification_code
+            .as_deref()
+            .filter(|_| reg.kind == AccountKind::Device);
+        if is_short(&reg.password, self.cfg.min_password_length)
+            || code.is_some_and(|c| is_short(c, self.cfg.min_verification_code_length))
+        {
+            return Err(RegistrationStatus::PolicyFailed);
         }
         Ok(())
     }
@@ -248,10 +270,8 @@ pub async fn set_disabled(
         .set_disabled(localpart, is_disabled)
         .await
         .map_err(not_found_or_internal)?;
-    if is_disabled {
-        if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
-            end_sessions(irsp, &jid, StreamError::NotAuthorized, "account disabled");
-        }
+    if is_disabled && let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
+        end_sessions(irsp, &jid, StreamError::NotAuthorized, "account disabled");
     }
     Ok(())
 }

@@ -8,6 +8,8 @@ use hestia_xml::Element;
 
 /// What a registration (or password change, or cancel) asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Short-lived (parsed, matched, dropped): boxing the common variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RegistrationRequest {
     Register(NewRegistration),
     Remove,

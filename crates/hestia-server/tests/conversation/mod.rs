@@ -2,8 +2,8 @@
 //! builders ("Alice sends"), expectations ("Bob receives", "nothing else arrives"), the IGRS
 //! status of an answer, and a small blocking HTTP client for the admin API.
 //!
-//! Each test binary uses only part of it.
-#![allow(dead_code)]
+//! Each test binary uses only part of it. Like the tests themselves, the helpers panic on failure.
+#![allow(dead_code, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::time::Duration;

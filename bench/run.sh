@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Benchmarks Hestia against Prosody and ejabberd (Debian packages) on this machine and prints a
+# markdown table. See docs/benchmarks.md for the method and the last recorded run.
+#
+#   bench/run.sh                       # everything, all three servers
+#   SERVERS="hestia" bench/run.sh      # one server
+#   QUICK=1 bench/run.sh               # smaller counts, shorter windows (smoke test)
+#
+# Each server runs pinned to CPU $SERVER_CPU, the load generator (`hestia bench`) to $GEN_CPU.
+# Each server gets a fresh temporary data directory; accounts are created once (XEP-0077 in-band
+# registration) and the server is restarted before every scenario, keeping its accounts.
+# Results (one JSON file per scenario and server, the table, server logs) go to $OUT.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SERVERS=${SERVERS:-"hestia prosody ejabberd"}
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+if [[ -n "${QUICK:-}" ]]; then
+    : "${USERS_LOGIN:=500}" "${USERS_IDLE:=1000}" "${USERS_IDLE_TLS:=500}" "${MAX_CONNECTIONS:=2000}"
+    : "${DURATION:=3s}" "${WARMUP:=1s}"
+fi
+USERS_LOGIN=${USERS_LOGIN:-2000}
+USERS_IDLE=${USERS_IDLE:-10000}
+USERS_IDLE_TLS=${USERS_IDLE_TLS:-5000}
+# Hestia only: the most connections the open-file limit leaves room for (0 = skip).
+MAX_CONNECTIONS=${MAX_CONNECTIONS:-19000}
+PAIRS=${PAIRS:-50}
+IN_FLIGHT=${IN_FLIGHT:-10}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+PORT=5222
+OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
+RUN=$(mktemp -d /tmp/hestia-bench.XXXXXX)
+chmod 755 "$RUN"  # the prosody and ejabberd users must reach their directories
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+HESTIA=$CARGO_TARGET_DIR/release/hestia
+SERVER_PID=
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then stop_server; fi
+    mkdir -p "$OUT/logs"
+    find "$RUN" -name '*.log' -exec cp {} "$OUT/logs/" \; 2>/dev/null || true
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+
+ulimit -n "$(ulimit -Hn)"
+mkdir -p "$OUT"
+
+# --- prerequisites -------------------------------------------------------------------------
+if ! command -v prosody >/dev/null || ! command -v ejabberdctl >/dev/null; then
+    log "installing prosody and ejabberd"
+    apt-get install -y prosody ejabberd
+fi
+# The packages may start their daemons; stop them by PID (their pid files).
+for pidfile in /run/prosody/prosody.pid /run/ejabberd/ejabberd.pid; do
+    if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        log "stopping the packaged daemon $(cat "$pidfile") ($pidfile)"
+        kill "$(cat "$pidfile")" || true
+        sleep 3
+    fi
+done
+# beam.smp of a packaged ejabberd is started through ejabberdctl and writes no pid file we own.
+if pgrep -u ejabberd beam.smp >/dev/null; then
+    echo "an ejabberd node of the packaged service is running (pid $(pgrep -u ejabberd beam.smp)); stop it first" >&2
+    exit 1
+fi
+
+log "building Hestia (release)"
+(cd "$ROOT" && cargo build --release -p hestia)
+
+# A private CA and a certificate for "localhost" for Prosody and ejabberd (Hestia makes its own).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=Bench CA" -keyout "$RUN/ca-key.pem" -out "$RUN/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$RUN/server-key.pem" -out "$RUN/server.csr" 2>/dev/null
+openssl x509 -req -in "$RUN/server.csr" -CA "$RUN/ca.pem" -CAkey "$RUN/ca-key.pem" \
+    -CAcreateserial -days 30 -out "$RUN/server.pem" \
+    -extfile <(printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n') 2>/dev/null
+
+# --- servers ---------------------------------------------------------------------------------
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
+wait_port() {
+    for _ in $(seq 1 300); do
+        if port_busy; then return 0; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "server exited during start-up" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+    echo "server did not open port $PORT" >&2
+    return 1
+}
+
+start_hestia() {
+    local dir=$RUN/hestia
+    mkdir -p "$dir"
+    HESTIA_SERVER_DATA_DIR=$dir/data \
+    HESTIA_SERVER_DOMAIN=localhost \
+    HESTIA_TLS_REQUIRED=false \
+    HESTIA_C2S_LISTEN=127.0.0.1:$PORT \
+    HESTIA_C2S_DIRECT_TLS_LISTEN= \
+    HESTIA_C2S_MAX_BYTES_PER_SECOND=0 \
+    HESTIA_C2S_MAX_CONNECTIONS_PER_ADDRESS=0 \
+    HESTIA_REGISTRATION_THROTTLE_MAX=1000000000 \
+    HESTIA_REGISTRATION_THROTTLE_EXEMPT_LOOPBACK=true \
+    HESTIA_HTTP_LISTEN=127.0.0.1:5280 \
+    HESTIA_LOG_LEVEL=warn \
+        taskset -c "$SERVER_CPU" "$HESTIA" serve >>"$dir/hestia.log" 2>&1 &
+    SERVER_PID=$!
+    CA_FILE=$dir/data/ca.pem
+}
+
+start_prosody() {
+    local dir=$RUN/prosody
+    mkdir -p "$dir/data"
+    sed "s#@DIR@#$dir#g" "$ROOT/bench/prosody.cfg.lua" >"$dir/prosody.cfg.lua"
+    cp "$RUN/server.pem" "$RUN/server-key.pem" "$dir/"
+    chown -R prosody:prosody "$dir"
+    # setpriv, not su/runuser: PAM would reset the open-files limit.
+    taskset -c "$SERVER_CPU" setpriv --reuid=prosody --regid=prosody --init-groups \
+        env HOME="$dir" prosody --config "$dir/prosody.cfg.lua" -F >>"$dir/stdout.log" 2>&1 &
+    SERVER_PID=$!
+    CA_FILE=$RUN/ca.pem
+}
+
+start_ejabberd() {
+    local dir=$RUN/ejabberd
+    mkdir -p "$dir/spool" "$dir/logs"
+    sed "s#@DIR@#$dir#g" "$ROOT/bench/ejabberd.yml" >"$dir/ejabberd.yml"
+    cp "$RUN/server.pem" "$RUN/server-key.pem" "$dir/"
+    # The packaged ejabberdctl.cfg sets EJABBERD_CONFIG_PATH, overriding --config: use our own.
+    {
+        echo 'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"'
+        echo "EJABBERD_PID_PATH=$dir/ejabberd.pid"
+    } >"$dir/ejabberdctl.cfg"
+    chown -R ejabberd:ejabberd "$dir"
+    # Started as the ejabberd user directly: ejabberdctl's own `su` resets the open-files
+    # limit to 1024 and the node dies at ~1,000 connections.
+    taskset -c "$SERVER_CPU" setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+        env HOME=/var/lib/ejabberd ejabberdctl --ctl-config "$dir/ejabberdctl.cfg" \
+        --config "$dir/ejabberd.yml" \
+        --spool "$dir/spool" --logs "$dir/logs" --node ejabberd-bench@localhost \
+        foreground >>"$dir/stdout.log" 2>&1 &
+    SERVER_PID=$!
+    CA_FILE=$RUN/ca.pem
+}
+
+start_server() {
+    if port_busy; then
+        echo "port $PORT is already in use" >&2
+        return 1
+    fi
+    "start_$1"
+    wait_port
+    # ejabberd opens the port before its modules finish starting; give every server a moment.
+    sleep 3
+}
+
+# The server's process and its descendants (ejabberdctl runs beam.smp as a child).
+descendants() {
+    local p
+    for p in $(pgrep -P "$1" || true); do
+        echo "$p"
+        descendants "$p"
+    done
+}
+
+stop_server() {
+    local pid=$SERVER_PID p alive
+    SERVER_PID=
+    local pids
+    pids="$pid $(descendants "$pid")"
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+    for _ in $(seq 1 150); do
+        alive=0
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+        if (( !alive )) && ! port_busy; then
+            wait "$pid" 2>/dev/null || true
+            return 0
+        fi
+        sleep 0.2
+    done
+    # Still there after 30 s: kill exactly what we started, by PID.
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+restart_server() {
+    stop_server
+    start_server "$1"
+}
+
+# --- scenarios -----------------------------------------------------------------------------
+# bench SERVER NAME SCENARIO ARGS…: runs one scenario pinned to GEN_CPU, saves its JSON.
+bench() {
+    local server=$1 name=$2
+    shift 2
+    log "$server: $name"
+    if taskset -c "$GEN_CPU" "$HESTIA" bench "$@" --addr "127.0.0.1:$PORT" --domain localhost \
+        --server-pid "$SERVER_PID" --json --label "$server" >"$OUT/$server-$name.json"; then
+        :
+    else
+        echo "($server $name reported failures; see $OUT/$server-$name.json)" >&2
+    fi
+}
+
+run_server() {
+    local server=$1
+    local accounts=$USERS_IDLE
+    (( USERS_LOGIN > accounts )) && accounts=$USERS_LOGIN
+    if [[ $server == hestia ]] && (( MAX_CONNECTIONS > accounts )); then accounts=$MAX_CONNECTIONS; fi
+    start_server "$server"
+    bench "$server" register register --users "$accounts" --via inband --register-concurrency 20
+
+    restart_server "$server"
+    bench "$server" messages messages --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
+        --duration "$DURATION" --warmup "$WARMUP"
+    restart_server "$server"
+    bench "$server" messages-light messages --pairs 10 --in-flight 1 \
+        --duration "$DURATION" --warmup "$WARMUP"
+    restart_server "$server"
+    bench "$server" iq iq --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
+        --duration "$DURATION" --warmup "$WARMUP"
+    restart_server "$server"
+    bench "$server" login login --users "$USERS_LOGIN" --concurrency 50
+    restart_server "$server"
+    bench "$server" idle idle --users "$USERS_IDLE" --concurrency 50
+    if [[ $server != ejabberd ]]; then
+        restart_server "$server"
+        bench "$server" idle-tls idle --users "$USERS_IDLE_TLS" --concurrency 50 --tls --ca "$CA_FILE"
+    fi
+    if [[ $server == hestia ]] && (( MAX_CONNECTIONS > 0 )); then
+        restart_server "$server"
+        bench "$server" max-connections idle --users "$MAX_CONNECTIONS" --concurrency 50
+    fi
+    stop_server
+}
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "host: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+    echo "kernel: $(uname -r)"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "hestia: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (+ working tree)"
+    echo "prosody: $(dpkg-query -W -f='${Version}' prosody)"
+    echo "ejabberd: $(dpkg-query -W -f='${Version}' ejabberd)"
+    echo "erlang: $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo '?')"
+    echo "lua: $(dpkg-query -W -f='${Version}' lua5.4 2>/dev/null || echo '?')"
+    echo "open files limit: $(ulimit -n)"
+} | tee "$OUT/environment.txt"
+
+for server in $SERVERS; do
+    run_server "$server"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/environment.txt"
+
+python3 "$ROOT/bench/table.py" "$OUT" | tee "$OUT/table.md"
+echo "results in $OUT" >&2

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Prints the markdown table of a bench/run.sh result directory: raw figures, per
+server-CPU-second figures, and Hestia's ratios to ejabberd and Prosody."""
+
+import json
+import sys
+from pathlib import Path
+
+SERVERS = ["hestia", "prosody", "ejabberd"]
+
+
+def load(out: Path):
+    data = {}
+    for f in out.glob("*.json"):
+        server, _, name = f.stem.partition("-")
+        text = f.read_text().strip()
+        if not text:
+            continue
+        try:
+            data.setdefault(server, {})[name] = json.loads(text.splitlines()[-1])
+        except json.JSONDecodeError:
+            pass
+    return data
+
+
+def get(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d or d[p] is None:
+            return None
+        d = d[p]
+    return d
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    if isinstance(v, str):
+        return v
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+# (label, scenario, path, digits, higher_is_better)
+ROWS = [
+    ("XEP-0077 registrations/s", "register", ("registrations_per_sec",), 0, True),
+    ("messages/s, 50 pairs × 10 in flight (both directions)", "messages", ("per_sec",), 0, True),
+    ("messages per server-CPU-second, same run", "messages", ("per_server_cpu_sec",), 0, True),
+    ("server CPU % of a core, same run", "messages", ("server_cpu_util",), 0, None),
+    ("latency p50 / p99 / p99.9 (ms), same run", "messages", None, 1, False),
+    ("messages lost (sent − received)", "messages", ("lost",), 0, None),
+    ("light load (10 pairs × 1): messages/s", "messages-light", ("per_sec",), 0, True),
+    ("light load: messages per server-CPU-second", "messages-light", ("per_server_cpu_sec",), 0, True),
+    ("light load: latency p50 / p99 / p99.9 (ms)", "messages-light", None, 3, False),
+    ("IQ round trips/s, 50 pairs × 10 in flight", "iq", ("per_sec",), 0, True),
+    ("IQ round trips per server-CPU-second", "iq", ("per_server_cpu_sec",), 0, True),
+    ("IQ latency p50 / p99 (ms)", "iq", None, 1, False),
+    ("logins/s (SCRAM, 50 in flight)", "login", ("logins_per_sec",), 0, True),
+    ("logins per server-CPU-second", "login", ("logins_per_server_cpu_sec",), 0, True),
+    ("login latency p50 / p99 (ms)", "login", None, 1, False),
+    ("login: mechanism", "login", ("mechanism",), 0, None),
+    ("KiB of server RSS per idle connection, no TLS", "idle", ("kib_per_connection",), 1, False),
+    ("KiB per idle connection, STARTTLS", "idle-tls", ("kib_per_connection",), 1, False),
+    ("idle connections held (max-connections run)", "max-connections", ("connections",), 0, True),
+]
+
+
+def latency_cell(r, digits, with_p999):
+    lat = get(r, "latency")
+    if not lat:
+        return "–"
+    keys = ["p50_ms", "p99_ms"] + (["p999_ms"] if with_p999 else [])
+    return " / ".join(fmt(lat.get(k), digits) for k in keys)
+
+
+def main():
+    out = Path(sys.argv[1])
+    data = load(out)
+    servers = [s for s in SERVERS if s in data]
+    head = "| figure | " + " | ".join(servers) + " | Hestia ÷ ejabberd | Hestia ÷ Prosody |"
+    print(head)
+    print("|" + "---|" * (len(servers) + 3))
+    for label, scenario, path, digits, better in ROWS:
+        cells, values = [], {}
+        for s in servers:
+            r = get(data, s, scenario)
+            if path is None:
+                cells.append(latency_cell(r, digits, scenario.startswith("messages")))
+                values[s] = get(r, "latency", "p99_ms")
+            else:
+                v = get(r, *path)
+                values[s] = v if isinstance(v, (int, float)) else None
+                cells.append(fmt(v, digits))
+        if all(c == "–" for c in cells):
+            continue
+        ratios = []
+        for other in ("ejabberd", "prosody"):
+            h, o = values.get("hestia"), values.get(other)
+            if better is None or not h or not o:
+                ratios.append("")
+            elif better:
+                ratios.append(f"{h / o:,.1f}×")
+            else:
+                ratios.append(f"{o / h:,.1f}× less")
+        print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+//! End-to-end with slixmpp (PyPI): each test starts a fresh in-process server (TLS required)
+//! and runs one script of `e2e/slixmpp/` with the interpreter `scripts/test` installed
+//! (`HESTIA_E2E_PYTHON`). A script prints PASS/FAIL per check and exits non-zero on a failure.
+
+mod e2e;
+
+use std::time::Duration;
+
+use hestia_testkit::TestServer;
+
+/// Runs `e2e/slixmpp/<script>.py` against a server holding the accounts `users`.
+async fn slixmpp(script: &str, users: &[&str]) {
+    let Some(python) = e2e::tool("HESTIA_E2E_PYTHON", "Python with slixmpp") else {
+        return;
+    };
+    let t = TestServer::start().await.expect("server");
+    for u in users {
+        t.add_user(u).await.expect("user");
+    }
+    let path = e2e::repo_root().join(format!("e2e/slixmpp/{script}.py"));
+    let extra = [("PYTHONDONTWRITEBYTECODE", "1".to_owned())];
+    e2e::run_client(
+        &t,
+        &python,
+        &[path.display().to_string()],
+        &extra,
+        Duration::from_secs(300),
+    )
+    .await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn in_band_registration_then_login() {
+    slixmpp("register_then_login", &[]).await;
+}
+
+#[tokio::test]
+async fn duplicate_registration_is_a_conflict() {
+    slixmpp("register_conflict", &["slix_taken"]).await;
+}
+
+#[tokio::test]
+async fn login_with_each_mechanism() {
+    slixmpp("login_mechanisms", &["slix_mechs"]).await;
+}
+
+#[tokio::test]
+async fn wrong_password_is_not_authorized() {
+    slixmpp("wrong_password", &["slix_victim"]).await;
+}
+
+#[tokio::test]
+async fn two_connections_of_one_user_are_addressable() {
+    slixmpp("two_connections", &["slix_multi", "slix_peer"]).await;
+}
+
+#[tokio::test]
+async fn message_and_iq_round_trips_and_server_ping() {
+    slixmpp("message_and_iq", &["slix_alice", "slix_bob"]).await;
+}
+
+#[tokio::test]
+async fn password_change() {
+    slixmpp("change_password", &["slix_changer"]).await;
+}
+
+#[tokio::test]
+async fn cancel_registration_then_login_fails() {
+    slixmpp("cancel_registration", &["slix_leaver"]).await;
+}
+
+#[tokio::test]
+async fn malformed_xml_closes_only_that_stream() {
+    slixmpp("malformed_xml", &["slix_sloppy", "slix_steady"]).await;
+}
+
+#[tokio::test]
+async fn oversize_stanza_is_a_policy_violation() {
+    slixmpp(
+        "oversize_stanza",
+        &["slix_big", "slix_target", "slix_marker"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stanza_before_authentication_is_not_authorized() {
+    slixmpp("pre_auth_stanza", &[]).await;
+}
+
+#[tokio::test]
+async fn forged_from_never_reaches_the_receiver() {
+    slixmpp(
+        "forged_from",
+        &["slix_mallory", "slix_receiver", "slix_carol"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_logins() {
+    slixmpp("concurrent_logins", &[]).await;
+}

@@ -1,0 +1,423 @@
+//! Closed-loop traffic between pairs of clients: messages (both directions, K in flight per
+//! sender, latency from a timestamp in the body) and IQ round trips (XEP-0199 pings between
+//! the two clients, both directions, K outstanding per requester).
+//!
+//! Timeline: all 2·P clients log in; traffic starts; after `--warmup` the measured window of
+//! `--duration` begins (server CPU and the generator's own CPU are sampled at both ends and
+//! only stanzas received inside it count towards rates and latencies); then senders stop, the
+//! generator waits for everything in flight to arrive, and loss = sent − received overall.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use hestia_client::{Bound, Element, Receiver, Sender};
+use hestia_proto::ns;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::procfs::{Sample, self_cpu_seconds};
+use super::stats::{Latencies, ratio, round1, run_jobs};
+use super::{AccountArgs, Target, accounts, full_login, now_ns, report};
+
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Pairs of clients (accounts 2i and 2i+1 talk to each other).
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Stanzas in flight per sender (closed loop: a new one leaves when one arrives).
+    #[arg(long, default_value_t = 10)]
+    in_flight: usize,
+    /// Length of the measured window.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Traffic before the measured window starts.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// How long to wait for stanzas still in flight after the senders stop.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    drain: Duration,
+    /// Logins in flight at once while setting up.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+    #[command(flatten)]
+    accounts: AccountArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Messages,
+    Iq,
+}
+
+/// Counters and the measured window, shared by every task.
+#[derive(Debug, Default)]
+struct Shared {
+    window_start_ns: u64,
+    window_end_ns: u64,
+    sent: AtomicU64,
+    received: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Shared {
+    fn in_window(&self, now: u64) -> bool {
+        now >= self.window_start_ns && now < self.window_end_ns
+    }
+}
+
+/// One direction of a pair: the sender's window of stanzas in flight.
+struct Direction {
+    window: Semaphore,
+}
+
+/// What each task hands back.
+struct TaskResult {
+    latencies: Vec<u64>,
+    error: Option<String>,
+}
+
+pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
+    let t = &args.target;
+    let clients = args.pairs * 2;
+    if clients == 0 || args.in_flight == 0 {
+        bail!("--pairs and --in-flight must be at least 1");
+    }
+    accounts::ensure(t, &args.accounts, clients).await?;
+    let opts = t.options()?;
+    let (tc, password) = (t.clone(), t.password.clone());
+    let sessions = run_jobs("connecting", clients, args.concurrency, move |i| {
+        let (opts, user, password) = (opts.clone(), tc.user(i), password.clone());
+        async move { full_login(&opts, &user, &password).await.map(|(b, _)| b) }
+    })
+    .await;
+    let mut bound = Vec::with_capacity(clients);
+    for s in sessions {
+        bound.push(s?);
+    }
+    let jids: Vec<String> = bound.iter().map(|b| b.jid().to_string()).collect();
+
+    let start = now_ns();
+    let shared = Arc::new(Shared {
+        window_start_ns: start + args.warmup.as_nanos() as u64,
+        window_end_ns: start + (args.warmup + args.duration).as_nanos() as u64,
+        ..Shared::default()
+    });
+    let stop = CancellationToken::new();
+    let done = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut senders = JoinSet::new();
+    match kind {
+        Kind::Messages => {
+            let dirs: Vec<Arc<Direction>> = (0..clients)
+                .map(|_| {
+                    Arc::new(Direction {
+                        window: Semaphore::new(args.in_flight),
+                    })
+                })
+                .collect();
+            for (i, session) in bound.into_iter().enumerate() {
+                let peer = i ^ 1;
+                let (tx, rx) = session.into_split();
+                senders.spawn(send_messages(
+                    tx,
+                    jids[peer].clone(),
+                    dirs[i].clone(),
+                    shared.clone(),
+                    stop.clone(),
+                ));
+                tasks.spawn(receive_messages(
+                    rx,
+                    dirs[peer].clone(),
+                    dirs[i].clone(),
+                    shared.clone(),
+                    done.clone(),
+                ));
+            }
+        }
+        Kind::Iq => {
+            for (i, session) in bound.into_iter().enumerate() {
+                tasks.spawn(iq_client(
+                    session,
+                    jids[i ^ 1].clone(),
+                    args.in_flight,
+                    shared.clone(),
+                    stop.clone(),
+                    done.clone(),
+                ));
+            }
+        }
+    }
+
+    let probe = t.probe();
+    let at =
+        |ns: u64| tokio::time::Instant::now() + Duration::from_nanos(ns.saturating_sub(now_ns()));
+    tokio::time::sleep_until(at(shared.window_start_ns)).await;
+    let server_before = probe.map(|p| p.sample()).transpose()?;
+    let gen_before = self_cpu_seconds();
+    let wall_start = Instant::now();
+    tokio::time::sleep_until(at(shared.window_end_ns)).await;
+    let server_after = probe.map(|p| p.sample()).transpose()?;
+    let gen_cpu = self_cpu_seconds() - gen_before;
+    let wall = wall_start.elapsed().as_secs_f64();
+
+    // Stop sending, then wait for what is in flight.
+    stop.cancel();
+    let mut kept_senders = Vec::new();
+    while let Some(s) = senders.join_next().await {
+        if let Ok(s) = s {
+            kept_senders.push(s);
+        }
+    }
+    let drain_deadline = Instant::now() + args.drain;
+    while shared.received.load(Ordering::Relaxed) < shared.sent.load(Ordering::Relaxed)
+        && Instant::now() < drain_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done.cancel();
+    let mut latencies = Vec::new();
+    let mut task_errors = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(r) => {
+                latencies.extend(r.latencies);
+                task_errors.extend(r.error);
+            }
+            Err(e) => task_errors.push(e.to_string()),
+        }
+    }
+    drop(kept_senders);
+
+    let latencies = Latencies::new(latencies);
+    let in_window = latencies.len();
+    let sent = shared.sent.load(Ordering::Relaxed);
+    let received = shared.received.load(Ordering::Relaxed);
+    let errors = shared.errors.load(Ordering::Relaxed);
+    let lost = sent.saturating_sub(received);
+    let rate = in_window as f64 / wall;
+    let server_cpu = match (server_before, server_after) {
+        (Some(Sample { cpu_seconds: b, .. }), Some(Sample { cpu_seconds: a, .. })) => Some(a - b),
+        _ => None,
+    };
+    let per_cpu = server_cpu.map(|c| ratio(in_window as f64, c));
+    let (name, unit) = match kind {
+        Kind::Messages => ("messages", "messages"),
+        Kind::Iq => ("iq", "round trips"),
+    };
+    let mut summary = format!(
+        "{name}: {} pairs, {} in flight per sender, {wall:.1} s window: {rate:.0} {unit}/s; latency {}\n  sent {sent}, received {received}, lost {lost}, errors {errors}; generator CPU {:.0}% of a core",
+        args.pairs,
+        args.in_flight,
+        latencies.summary(),
+        100.0 * gen_cpu / wall,
+    );
+    if let (Some(c), Some(p)) = (server_cpu, per_cpu) {
+        summary.push_str(&format!(
+            "; server CPU {c:.2} s ({:.0}% of a core) = {p:.0} {unit} per server-CPU-second",
+            100.0 * c / wall
+        ));
+    }
+    if let Some(e) = task_errors.first() {
+        summary.push_str(&format!(
+            "\n  {} client errors; first: {e}",
+            task_errors.len()
+        ));
+    }
+    report(
+        t,
+        &summary,
+        json!({
+            "scenario": name,
+            "pairs": args.pairs,
+            "in_flight": args.in_flight,
+            "window_seconds": round1(wall),
+            "in_window": in_window,
+            "per_sec": round1(rate),
+            "server_cpu_seconds": server_cpu,
+            "server_cpu_util": server_cpu.map(|c| round1(100.0 * c / wall)),
+            "per_server_cpu_sec": per_cpu.map(round1),
+            "generator_cpu_util": round1(100.0 * gen_cpu / wall),
+            "latency": latencies.to_json(),
+            "sent": sent,
+            "received": received,
+            "lost": lost,
+            "errors": errors,
+            "client_errors": task_errors.len(),
+            "first_client_error": task_errors.first(),
+        }),
+    );
+    if lost > 0 || errors > 0 || !task_errors.is_empty() {
+        bail!(
+            "{lost} lost, {errors} stanza errors, {} client errors",
+            task_errors.len()
+        );
+    }
+    Ok(())
+}
+
+fn message(to: &str) -> Element {
+    Element::new("message", ns::CLIENT)
+        .with_attr("to", to)
+        .with_attr("type", "chat")
+        .with_child(Element::new("body", ns::CLIENT).with_text(now_ns().to_string()))
+}
+
+async fn send_messages(
+    mut tx: Sender,
+    peer: String,
+    dir: Arc<Direction>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> Sender {
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            p = dir.window.acquire() => p,
+        };
+        match permit {
+            Ok(p) => p.forget(),
+            Err(_) => break,
+        }
+        // Counted before sending, so that `received` never overtakes `sent`.
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        if tx.send(&message(&peer)).await.is_err() {
+            break;
+        }
+    }
+    tx
+}
+
+/// Reads one client's messages: those from the peer free a slot in the peer's window; a
+/// bounce of our own message frees one in ours and counts as an error.
+async fn receive_messages(
+    mut rx: Receiver,
+    incoming: Arc<Direction>,
+    outgoing: Arc<Direction>,
+    shared: Arc<Shared>,
+    done: CancellationToken,
+) -> TaskResult {
+    let mut latencies = Vec::new();
+    loop {
+        let el = tokio::select! {
+            biased;
+            _ = done.cancelled() => return TaskResult { latencies, error: None },
+            el = rx.recv() => el,
+        };
+        let el = match el {
+            Ok(el) => el,
+            Err(e) => {
+                return TaskResult {
+                    latencies,
+                    error: Some(e.to_string()),
+                };
+            }
+        };
+        if el.name() != "message" {
+            continue;
+        }
+        if el.attr("type") == Some("error") {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            outgoing.window.add_permits(1);
+            continue;
+        }
+        let Some(sent_at) = el
+            .get_child("body", ns::CLIENT)
+            .and_then(|b| b.text().trim().parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let now = now_ns();
+        shared.received.fetch_add(1, Ordering::Relaxed);
+        if shared.in_window(now) {
+            latencies.push(now.saturating_sub(sent_at));
+        }
+        incoming.window.add_permits(1);
+    }
+}
+
+fn ping(to: &str) -> Element {
+    Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("to", to)
+        .with_attr("id", now_ns().to_string())
+        .with_child(Element::new("ping", ns::PING))
+}
+
+/// One client of an IQ pair: keeps `in_flight` pings outstanding to its peer and answers the
+/// peer's pings.
+async fn iq_client(
+    mut session: Bound,
+    peer: String,
+    in_flight: usize,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    done: CancellationToken,
+) -> TaskResult {
+    let mut latencies = Vec::new();
+    let fail = |latencies, e: hestia_client::ClientError| TaskResult {
+        latencies,
+        error: Some(e.to_string()),
+    };
+    for _ in 0..in_flight {
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = session.send(&ping(&peer)).await {
+            return fail(latencies, e);
+        }
+    }
+    loop {
+        let el = tokio::select! {
+            biased;
+            _ = done.cancelled() => return TaskResult { latencies, error: None },
+            el = session.recv() => el,
+        };
+        let el = match el {
+            Ok(el) => el,
+            Err(e) => return fail(latencies, e),
+        };
+        if el.name() != "iq" {
+            continue;
+        }
+        match el.attr("type") {
+            Some("get") => {
+                let mut result = Element::new("iq", ns::CLIENT).with_attr("type", "result");
+                if let Some(from) = el.attr("from") {
+                    result.set_attr("to", from);
+                }
+                if let Some(id) = el.attr("id") {
+                    result.set_attr("id", id);
+                }
+                if let Err(e) = session.send(&result).await {
+                    return fail(latencies, e);
+                }
+            }
+            Some(kind @ ("result" | "error")) => {
+                let Some(sent_at) = el.attr("id").and_then(|id| id.parse::<u64>().ok()) else {
+                    continue;
+                };
+                if kind == "error" {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let now = now_ns();
+                shared.received.fetch_add(1, Ordering::Relaxed);
+                if shared.in_window(now) {
+                    latencies.push(now.saturating_sub(sent_at));
+                }
+                if !stop.is_cancelled() {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = session.send(&ping(&peer)).await {
+                        return fail(latencies, e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
