@@ -2,6 +2,9 @@
 //! and runs one script of `e2e/slixmpp/` with the interpreter `scripts/test` installed
 //! (`HESTIA_E2E_PYTHON`). A script prints PASS/FAIL per check and exits non-zero on a failure.
 
+// Test helpers outside #[test] functions fail loudly too.
+#![allow(clippy::expect_used)]
+
 mod e2e;
 
 use std::time::Duration;

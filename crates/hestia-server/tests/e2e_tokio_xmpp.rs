@@ -9,6 +9,9 @@
 //! (SASL, binding, stanzas) is tokio-xmpp's own code. The channel binding is computed as
 //! tokio-xmpp computes it (tls-exporter under TLS 1.3), so it logs in with SCRAM-SHA-256-PLUS.
 
+// Test helpers outside #[test] functions fail loudly too.
+#![allow(clippy::expect_used)]
+
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;

@@ -2,6 +2,9 @@
 //! STARTTLS (xmpp.js offers SCRAM-SHA-1), exchanges messages and IQs, and pings the server.
 //! `HESTIA_E2E_NODE_DIR` (set by `scripts/test`) is the directory whose `node_modules` holds it.
 
+// Test helpers outside #[test] functions fail loudly too.
+#![allow(clippy::expect_used)]
+
 mod e2e;
 
 use std::path::PathBuf;

@@ -85,10 +85,11 @@ where
     let done = Arc::new(AtomicUsize::new(0));
     let job = Arc::new(job);
     let started = Instant::now();
-    let progress = {
+    let mut progress = tokio::task::JoinSet::new();
+    {
         let done = done.clone();
         let label = label.to_owned();
-        tokio::spawn(async move {
+        progress.spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             tick.tick().await;
             loop {
@@ -98,12 +99,12 @@ where
                 eprint!("\r{label}: {d}/{n} ({rate:.0}/s)   ");
                 let _ = std::io::stderr().flush();
             }
-        })
-    };
-    let mut workers = Vec::new();
+        });
+    }
+    let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.clamp(1, n.max(1)) {
         let (next, done, job) = (next.clone(), done.clone(), job.clone());
-        workers.push(tokio::spawn(async move {
+        workers.spawn(async move {
             let mut out = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -113,15 +114,15 @@ where
                 out.push((i, job(i).await));
                 done.fetch_add(1, Ordering::Relaxed);
             }
-        }));
+        });
     }
     let mut all = Vec::with_capacity(n);
-    for w in workers {
-        if let Ok(part) = w.await {
+    while let Some(part) = workers.join_next().await {
+        if let Ok(part) = part {
             all.extend(part);
         }
     }
-    progress.abort();
+    progress.abort_all();
     if started.elapsed().as_secs() >= 1 {
         eprintln!();
     }
