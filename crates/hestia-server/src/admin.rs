@@ -272,7 +272,10 @@ async fn add_device(State(s): State<HttpState>, Json(b): Json<AddDevice>) -> Api
     let jid = s.registrar.register(&s.irsp, reg, Origin::Admin).await?;
     let mut body = json!({ "jid": jid.to_string(), "status": 0 });
     if issue {
-        let (cert, key) = s.pki.issue_device_certificate(&jid.to_string()).map_err(internal)?;
+        let (cert, key) = s
+            .pki
+            .issue_device_certificate(&jid.to_string())
+            .map_err(internal)?;
         body["certificate_pem"] = json!(cert);
         body["key_pem"] = json!(key);
     }

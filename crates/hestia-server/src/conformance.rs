@@ -11,11 +11,17 @@ use hestia_router::Clause;
 pub fn markdown() -> String {
     let mut by_standard: BTreeMap<&str, Vec<(Clause, &str)>> = BTreeMap::new();
     for clause in hestia_session::clauses() {
-        by_standard.entry(clause.standard).or_default().push((clause, "c2s stream (hestia-session)"));
+        by_standard
+            .entry(clause.standard)
+            .or_default()
+            .push((clause, "c2s stream (hestia-session)"));
     }
     for feature in hestia_features::all(&FeaturesConfig::default()) {
         for clause in feature.clauses {
-            by_standard.entry(clause.standard).or_default().push((clause, feature.name));
+            by_standard
+                .entry(clause.standard)
+                .or_default()
+                .push((clause, feature.name));
         }
     }
     let mut out = String::from(
@@ -23,7 +29,10 @@ pub fn markdown() -> String {
     );
     for (standard, mut clauses) in by_standard {
         clauses.sort_by_key(|c| clause_key(c.0.clause));
-        let _ = write!(out, "\n## {standard}\n\n| Clause | What | Implemented by |\n|---|---|---|\n");
+        let _ = write!(
+            out,
+            "\n## {standard}\n\n| Clause | What | Implemented by |\n|---|---|---|\n"
+        );
         for (c, by) in clauses {
             let _ = writeln!(out, "| {} | {} | `{}` |", c.clause, c.title, by);
         }
@@ -33,7 +42,10 @@ pub fn markdown() -> String {
 
 /// "§8.1.2" → [8, 1, 2], so §13 sorts after §7.
 fn clause_key(clause: &str) -> Vec<u32> {
-    clause.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
+    clause
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -41,6 +53,10 @@ mod tests {
     #[test]
     fn committed_conformance_is_in_sync() {
         let committed = include_str!("../../../docs/conformance.md");
-        assert_eq!(committed, super::markdown(), "regenerate with `cargo run -p hestia -- conformance > docs/conformance.md`");
+        assert_eq!(
+            committed,
+            super::markdown(),
+            "regenerate with `cargo run -p hestia -- conformance > docs/conformance.md`"
+        );
     }
 }

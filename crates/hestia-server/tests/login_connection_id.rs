@@ -149,6 +149,9 @@ async fn reused_user_id_replaces_the_old_connection() {
     bob.send(&chat("alice@localhost/phone", "hi"))
         .await
         .expect("send");
-    assert_eq!(body(&new.recv().await.expect("new connection receives")), "hi");
+    assert_eq!(
+        body(&new.recv().await.expect("new connection receives")),
+        "hi"
+    );
     t.stop().await;
 }

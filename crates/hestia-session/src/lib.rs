@@ -21,18 +21,54 @@ use hestia_router::Clause;
 
 /// The clauses the c2s stream layer implements (feeds `docs/conformance.md`).
 pub fn clauses() -> Vec<Clause> {
-    let c = |standard, clause, title| Clause { standard, clause, title };
+    let c = |standard, clause, title| Clause {
+        standard,
+        clause,
+        title,
+    };
     vec![
-        c("ISO/IEC 14543-5-8", "§8", "Login: TLS, SASL and connection-ID binding"),
-        c("ISO/IEC 14543-5-8", "§14", "Security: TLS, SASL, limits on stranger input, server-stamped from"),
-        c("RFC 6120", "§4", "XML streams: headers, versions, features, stream errors, whitespace keep-alives"),
+        c(
+            "ISO/IEC 14543-5-8",
+            "§8",
+            "Login: TLS, SASL and connection-ID binding",
+        ),
+        c(
+            "ISO/IEC 14543-5-8",
+            "§14",
+            "Security: TLS, SASL, limits on stranger input, server-stamped from",
+        ),
+        c(
+            "RFC 6120",
+            "§4",
+            "XML streams: headers, versions, features, stream errors, whitespace keep-alives",
+        ),
         c("RFC 6120", "§5", "STARTTLS (required by default)"),
-        c("RFC 6120", "§6", "SASL: SCRAM-SHA-256, SCRAM-SHA-1 (+PLUS, tls-exporter), PLAIN under TLS, EXTERNAL"),
-        c("RFC 6120", "§7", "Resource binding = connection-ID binding, server-generated or requested"),
-        c("RFC 6120", "§8.1.2.1", "from stamped by the server; spoofing refused with invalid-from"),
-        c("RFC 6120", "§11", "Restricted XML: no DTD, comments, PIs or custom entities"),
+        c(
+            "RFC 6120",
+            "§6",
+            "SASL: SCRAM-SHA-256, SCRAM-SHA-1 (+PLUS, tls-exporter), PLAIN under TLS, EXTERNAL",
+        ),
+        c(
+            "RFC 6120",
+            "§7",
+            "Resource binding = connection-ID binding, server-generated or requested",
+        ),
+        c(
+            "RFC 6120",
+            "§8.1.2.1",
+            "from stamped by the server; spoofing refused with invalid-from",
+        ),
+        c(
+            "RFC 6120",
+            "§11",
+            "Restricted XML: no DTD, comments, PIs or custom entities",
+        ),
         c("RFC 9266", "§2", "tls-exporter channel binding"),
-        c("XEP-0178", "§3", "SASL EXTERNAL with device X.509 certificates"),
+        c(
+            "XEP-0178",
+            "§3",
+            "SASL EXTERNAL with device X.509 certificates",
+        ),
         c("XEP-0368", "§2", "Direct TLS listener"),
         c("XEP-0440", "§2", "Advertised channel-binding types"),
         c("XEP-0478", "§2", "Advertised stanza size limit"),
