@@ -1,5 +1,6 @@
 //! An invitation is spent only by a registration that succeeds: an attempt refused for its
-//! password (status 4) or by the per-address throttle (status 6) leaves the token usable.
+//! password (status 4), by the per-address throttle (status 6) or for a taken name (status 1)
+//! leaves the token usable.
 
 mod conversation;
 
@@ -52,5 +53,28 @@ async fn a_refused_attempt_does_not_spend_the_invitation() {
     c.register("bob", GOOD_PASSWORD, vec![invitation("token-b")])
         .await
         .expect("token-b survived the throttle");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_taken_name_does_not_spend_the_invitation() {
+    let t = TestServer::start_with(|c| c.registration.policy = RegistrationPolicy::Invitation)
+        .await
+        .expect("server");
+    t.add_user("alice").await.expect("alice");
+    t.server
+        .irsp
+        .store
+        .create_invitation("token-c", FAR_FUTURE)
+        .await
+        .expect("invitation");
+    let mut c = connect_from(&t, None).await;
+    let taken = c
+        .register("alice", GOOD_PASSWORD, vec![invitation("token-c")])
+        .await;
+    assert_refused(taken, Cond::Conflict, Status::IdExists);
+    c.register("carol", GOOD_PASSWORD, vec![invitation("token-c")])
+        .await
+        .expect("token-c survived the taken name");
     t.stop().await;
 }

@@ -145,6 +145,17 @@ impl Store {
     ///
     /// [`StoreError::Conflict`] if the localpart (compared exactly as given; the caller normalises) is taken.
     pub async fn create_account(&self, new: NewAccount) -> Result<(), StoreError> {
+        self.create_account_with_invitation(new, None).await
+    }
+
+    /// As [`Store::create_account`], also spending an invitation token `(token, now)` in the same
+    /// transaction: a registration that fails (a taken name) leaves the invitation unused.
+    /// [`StoreError::InvitationInvalid`] if the token is unknown, used or expired.
+    pub async fn create_account_with_invitation(
+        &self,
+        new: NewAccount,
+        invitation: Option<(&str, i64)>,
+    ) -> Result<(), StoreError> {
         let creds = &new.credentials;
         let device = match new.kind {
             AccountKind::Device => Some(new.device.clone().unwrap_or_default()),
@@ -153,6 +164,17 @@ impl Store {
         let code = device.as_ref().and(new.verification_code.as_ref());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            if let Some((token, now)) = invitation {
+                let spent = sqlx::query(crate::invitations::CONSUME)
+                    .bind(token)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if spent != 1 {
+                    return Err(StoreError::InvitationInvalid);
+                }
+            }
             sqlx::query(INSERT_ACCOUNT)
                 .bind(&new.localpart)
                 .bind(new.kind.as_str())

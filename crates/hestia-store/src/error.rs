@@ -9,6 +9,9 @@ pub enum StoreError {
     /// The account the operation names does not exist (or has no row of the kind needed).
     #[error("not found")]
     NotFound,
+    /// The invitation token is unknown, used or expired.
+    #[error("invitation not valid")]
+    InvitationInvalid,
     /// Any other database failure.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

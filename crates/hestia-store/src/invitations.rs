@@ -22,11 +22,14 @@ impl Store {
     /// concurrent consumers of one token at most one gets true.
     pub async fn consume_invitation(&self, token: &str, now: i64) -> Result<bool, StoreError> {
         // One conditional UPDATE: the row lock (PostgreSQL) or the write lock (SQLite) makes check-and-set atomic.
-        let sql = "UPDATE invitations SET used_at = $2 \
-                   WHERE token = $1 AND used_at IS NULL AND expires_at > $2";
+        let sql = CONSUME;
         let rows = with_pool!(self, pool => {
             sqlx::query(sql).bind(token).bind(now).execute(pool).await?.rows_affected()
         });
         Ok(rows == 1)
     }
 }
+
+/// Spends an unused, unexpired invitation: `$1` token, `$2` now.
+pub(crate) const CONSUME: &str =
+    "UPDATE invitations SET used_at = $2 WHERE token = $1 AND used_at IS NULL AND expires_at > $2";

@@ -61,9 +61,10 @@ impl Registrar {
     ) -> Result<Jid, RegistrationStatus> {
         let jid = Jid::bare(&reg.username, irsp.domain.domain())
             .map_err(|_| RegistrationStatus::IdViolatesAddressRules)?;
-        if let Origin::InBand { ip } = origin {
-            self.admit_in_band(irsp, ip, &reg).await?;
-        }
+        let invitation = match origin {
+            Origin::InBand { ip } => self.admit_in_band(ip, &reg)?,
+            Origin::Admin => None,
+        };
         let credentials = self.credentials(&reg.password)?;
         let verification_code = match (&reg.kind, &reg.verification_code) {
             (AccountKind::Device, Some(code)) => Some(self.hash_code(code)?),
@@ -79,7 +80,8 @@ impl Registrar {
             device: reg.device,
             verification_code,
         };
-        match irsp.store.create_account(new).await {
+        let spend = invitation.as_deref().map(|token| (token, now()));
+        match irsp.store.create_account_with_invitation(new, spend).await {
             Ok(()) => {
                 metrics::counter!("hestia_registrations_total", "kind" => kind_label(reg.kind))
                     .increment(1);
@@ -87,18 +89,19 @@ impl Registrar {
                 Ok(jid)
             }
             Err(StoreError::Conflict) => Err(RegistrationStatus::IdExists),
+            Err(StoreError::InvitationInvalid) => Err(RegistrationStatus::NotAllowed),
             Err(e) => Err(internal(e)),
         }
     }
 
-    /// Policy, secret checks, throttle, then the invitation, in that order: an attempt refused
-    /// for its password or by the throttle must not spend the invitation.
-    async fn admit_in_band(
+    /// Policy, secret checks and throttle; returns the invitation token to spend. The token is
+    /// spent in the same transaction that creates the account, so no refused attempt (bad
+    /// password, throttled, name taken) uses it up.
+    fn admit_in_band(
         &self,
-        irsp: &Irsp,
         ip: Option<IpAddr>,
         reg: &NewRegistration,
-    ) -> Result<(), RegistrationStatus> {
+    ) -> Result<Option<String>, RegistrationStatus> {
         let invitation = match self.cfg.policy {
             RegistrationPolicy::Open => None,
             RegistrationPolicy::Closed => return Err(RegistrationStatus::NotAllowed),
@@ -115,17 +118,7 @@ impl Registrar {
             }
             self.throttle.record(&ip);
         }
-        if let Some(token) = invitation {
-            let is_valid = irsp
-                .store
-                .consume_invitation(token, now())
-                .await
-                .map_err(internal)?;
-            if !is_valid {
-                return Err(RegistrationStatus::NotAllowed);
-            }
-        }
-        Ok(())
+        Ok(invitation.map(str::to_owned))
     }
 
     /// The length rules of [`Self::credentials`] and [`Self::hash_code`], checked before any

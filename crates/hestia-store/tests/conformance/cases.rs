@@ -531,3 +531,30 @@ fn now() -> i64 {
         .expect("clock");
     i64::try_from(elapsed.as_secs()).expect("seconds fit")
 }
+
+pub async fn invitation_spent_only_with_a_created_account(store: &Store) {
+    store
+        .create_invitation("tok-4", 2_000)
+        .await
+        .expect("create");
+    store
+        .create_account(new_user("taken"))
+        .await
+        .expect("first");
+    let dup = store
+        .create_account_with_invitation(new_user("taken"), Some(("tok-4", 1_000)))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict)), "{dup:?}");
+    store
+        .create_account_with_invitation(new_user("fresh"), Some(("tok-4", 1_000)))
+        .await
+        .expect("the token survived the conflict");
+    let again = store
+        .create_account_with_invitation(new_user("second"), Some(("tok-4", 1_000)))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::InvitationInvalid)),
+        "{again:?}"
+    );
+    assert!(store.account("second").await.expect("read").is_none());
+}

@@ -124,4 +124,5 @@ conformance!(
     duplicate_invitation_conflicts,
     concurrent_creates_all_succeed,
     concurrent_consumers_of_one_invitation,
+    invitation_spent_only_with_a_created_account,
 );
