@@ -173,13 +173,7 @@ async fn list_accounts(State(s): State<HttpState>, Query(q): Query<ListQuery>) -
 
 async fn get_account(State(s): State<HttpState>, UrlPath(id): UrlPath<String>) -> ApiResult {
     let local = localpart(&id)?;
-    let a = s
-        .irsp
-        .store
-        .account(&local)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found("account"))?;
+    let a = existing_account(&s, &local).await?;
     let jid = format!("{}@{}", a.localpart, s.irsp.domain);
     let sessions: Vec<String> = s
         .irsp
@@ -195,6 +189,16 @@ async fn get_account(State(s): State<HttpState>, UrlPath(id): UrlPath<String>) -
             "user": a.user, "device": a.device, "has_verification_code": a.verification_code.is_some(), "sessions": sessions,
         })),
     ))
+}
+
+/// The account, or 404.
+async fn existing_account(s: &HttpState, local: &str) -> Result<hestia_store::Account, ApiError> {
+    s.irsp
+        .store
+        .account(local)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found("account"))
 }
 
 fn localpart(id: &str) -> Result<String, ApiError> {
@@ -297,13 +301,7 @@ async fn modify_account(
     Json(b): Json<Modify>,
 ) -> ApiResult {
     let local = localpart(&id)?;
-    let account = s
-        .irsp
-        .store
-        .account(&local)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found("account"))?;
+    let account = existing_account(&s, &local).await?;
     if let Some(pw) = &b.password {
         s.registrar.change_password(&s.irsp, &local, pw).await?;
     }
@@ -374,13 +372,7 @@ async fn reset_code(
 
 async fn issue_certificate(State(s): State<HttpState>, UrlPath(id): UrlPath<String>) -> ApiResult {
     let local = localpart(&id)?;
-    let account = s
-        .irsp
-        .store
-        .account(&local)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found("account"))?;
+    let account = existing_account(&s, &local).await?;
     if account.kind != AccountKind::Device {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
