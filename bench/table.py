@@ -47,6 +47,7 @@ ROWS = [
     ("messages/s, 50 pairs × 10 in flight (both directions)", "messages", ("per_sec",), 0, True),
     ("messages per server-CPU-second, same run", "messages", ("per_server_cpu_sec",), 0, True),
     ("server CPU % of a core, same run", "messages", ("server_cpu_util",), 0, None),
+    ("generator CPU % of a core, same run", "messages", ("generator_cpu_util",), 0, None),
     ("latency p50 / p99 / p99.9 (ms), same run", "messages", None, 1, False),
     ("messages lost (sent − received)", "messages", ("lost",), 0, None),
     ("light load (10 pairs × 1): messages/s", "messages-light", ("per_sec",), 0, True),
