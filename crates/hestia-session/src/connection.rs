@@ -236,7 +236,8 @@ impl Connection {
             match next {
                 Some(Outbound::Stanza(el)) => {
                     el.write_to(&mut self.out, ns::CLIENT);
-                    metrics::counter!("hestia_stanzas_out_total").increment(1);
+                    let kind = StanzaKind::of(&el).map_or("other", StanzaKind::as_str);
+                    metrics::counter!("hestia_stanzas_out_total", "kind" => kind).increment(1);
                 }
                 Some(Outbound::Close(e, text)) => return Err(Exit::Stream(e, text)),
                 None => return Ok(()),

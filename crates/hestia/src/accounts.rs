@@ -50,6 +50,16 @@ pub enum UserCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Modify a user's information (display name, email).
+    Modify {
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Delete a user or device account and everything it owned.
     Delete {
         name: String,
@@ -103,6 +113,20 @@ pub enum DeviceCommand {
         /// Device password (read from stdin unless given).
         #[arg(long)]
         password: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Modify a device's IGRS information (all four fields are replaced).
+    Modify {
+        id: String,
+        #[arg(long = "type")]
+        device_type: String,
+        #[arg(long, default_value = "")]
+        model: String,
+        #[arg(long, default_value = "")]
+        manufacturer: String,
+        #[arg(long, default_value = "")]
+        serial: String,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -245,6 +269,16 @@ pub fn user(c: UserCommand) -> Result<()> {
             &format!("/accounts/{name}"),
             Some(json!({ "password": password(p)? })),
         )?,
+        UserCommand::Modify {
+            name,
+            display_name,
+            email,
+            api,
+        } => Api::new(&api)?.call(
+            "PATCH",
+            &format!("/accounts/{name}"),
+            Some(json!({ "name": display_name, "email": email })),
+        )?,
         UserCommand::Delete { name, api } => {
             Api::new(&api)?.call("DELETE", &format!("/accounts/{name}"), None)?
         }
@@ -280,6 +314,21 @@ pub fn device(c: DeviceCommand) -> Result<()> {
         } => {
             let body = json!({ "id": id, "password": password(p)?, "type": device_type, "model": model, "manufacturer": manufacturer, "serial": serial, "verification_code": code });
             Api::new(&api)?.call("POST", "/devices", Some(body))?
+        }
+        DeviceCommand::Modify {
+            id,
+            device_type,
+            model,
+            manufacturer,
+            serial,
+            api,
+        } => {
+            let device = json!({ "device_type": device_type, "model": model, "manufacturer": manufacturer, "serial": serial });
+            Api::new(&api)?.call(
+                "PATCH",
+                &format!("/accounts/{id}"),
+                Some(json!({ "device": device })),
+            )?
         }
         DeviceCommand::ResetCode { id, code, api } => Api::new(&api)?.call(
             "POST",
