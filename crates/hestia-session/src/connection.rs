@@ -123,14 +123,14 @@ pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls:
     };
     let mut io = Io::Plain(tcp);
     if is_direct_tls {
-        io = match conn.upgrade(io).await {
+        io = match Box::pin(conn.upgrade(io)).await {
             Some(io) => io,
             None => return conn.finish_gauges(),
         };
     }
     let exit = conn.serve(io).await;
     tracing::debug!(?exit, "connection ended");
-    conn.cleanup().await;
+    Box::pin(conn.cleanup()).await;
     conn.finish_gauges();
 }
 
@@ -144,7 +144,7 @@ impl Connection {
         let deadline = Instant::now() + self.c2s.options.auth_timeout;
         loop {
             match self.drive(&mut io, deadline).await {
-                Ok(Step::StartTls) => match self.upgrade(io).await {
+                Ok(Step::StartTls) => match Box::pin(self.upgrade(io)).await {
                     Some(tls) => io = tls,
                     None => return Exit::Eof,
                 },
@@ -156,7 +156,7 @@ impl Connection {
                 }
                 Ok(Step::Continue) => {}
                 Err(exit) => {
-                    self.close(&mut io, &exit).await;
+                    Box::pin(self.close(&mut io, &exit)).await;
                     return exit;
                 }
             }
@@ -200,7 +200,9 @@ impl Connection {
             loop {
                 let event = self.parser.next().map_err(xml_exit)?;
                 let Some(event) = event else { break };
-                let step = self.on_event(event).await?;
+                // Boxed: the handlers' futures (SASL, store lookups, routing) would otherwise be part
+                // of every connection's task state, idle or not.
+                let step = Box::pin(self.on_event(event)).await?;
                 if step != Step::Continue {
                     self.flush(io).await?;
                     return Ok(step);
