@@ -13,8 +13,17 @@ pub const NS_ROOT: &str = "urn:igrs:ra:0";
 pub const NS_REGISTER: &str = "urn:igrs:ra:0:register";
 /// IGRS detail child of stanza errors.
 pub const NS_ERROR: &str = "urn:igrs:ra:0:error";
-/// Device information (kind, type) in disco and presence.
+/// Device information (kind, type) in disco and presence, and device search (§13).
 pub const NS_DEVICE: &str = "urn:igrs:ra:0:device";
+/// Relationships (§10): the relation child of roster items and subscription requests, and the
+/// IQs to the IRSP that bind by verification code, approve, reject, release and transfer.
+pub const NS_RELATION: &str = "urn:igrs:ra:0:relation";
+/// Device access rights configuration (§9).
+pub const NS_RIGHTS: &str = "urn:igrs:ra:0:rights";
+/// Verification code management (§10.5).
+pub const NS_VCODE: &str = "urn:igrs:ra:0:vcode";
+/// Server push payloads (§11.5).
+pub const NS_PUSH: &str = "urn:igrs:ra:0:push";
 
 /// Registration response status codes (14543-5-8 §7, 14543-5-9 §8.2), each carried in a
 /// `<status code='N'/>` child of the result or of the error.
@@ -140,6 +149,135 @@ impl RegistrationStatus {
     }
 }
 
+/// Why the IRSP refused a relationship, rights or verification-code request: the stable IGRS
+/// code carried in `<detail xmlns='…:error' code='N'/>` beside the RFC 6120 condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelationRefusal {
+    /// The verification code does not match.
+    WrongCode,
+    /// Too many wrong codes: attempts are locked out for a while.
+    CodeLockedOut,
+    /// There is no pending request to answer (never made, already answered, expired, or the
+    /// requester's account is gone).
+    NoPendingRequest,
+    /// The requester's right on the device is too low for this operation.
+    InsufficientRight,
+    /// The owner's right cannot be changed or removed except by transfer or release.
+    OwnerProtected,
+    /// The device admits no newcomers (policy `closed`), or not this way.
+    PolicyRefuses,
+    /// The named entity is not related to the requester (or does not exist: the same answer).
+    NotRelated,
+    /// A malformed or incomplete request.
+    BadRequest,
+}
+
+use RelationRefusal as F;
+
+/// Refusal, numeric code, condition, meaning.
+const RELATION_REFUSALS: &[(RelationRefusal, u16, StanzaErrorCondition, &str)] = &[
+    (
+        F::WrongCode,
+        101,
+        StanzaErrorCondition::NotAuthorized,
+        "wrong verification code",
+    ),
+    (
+        F::CodeLockedOut,
+        102,
+        StanzaErrorCondition::ResourceConstraint,
+        "too many wrong codes; try again later",
+    ),
+    (
+        F::NoPendingRequest,
+        103,
+        StanzaErrorCondition::ItemNotFound,
+        "no pending request",
+    ),
+    (
+        F::InsufficientRight,
+        104,
+        StanzaErrorCondition::Forbidden,
+        "insufficient access right",
+    ),
+    (
+        F::OwnerProtected,
+        105,
+        StanzaErrorCondition::NotAllowed,
+        "the owner can only be changed by transfer or release",
+    ),
+    (
+        F::PolicyRefuses,
+        106,
+        StanzaErrorCondition::NotAllowed,
+        "the device policy does not admit this",
+    ),
+    (
+        F::NotRelated,
+        107,
+        StanzaErrorCondition::ItemNotFound,
+        "not related",
+    ),
+    (
+        F::BadRequest,
+        108,
+        StanzaErrorCondition::BadRequest,
+        "malformed request",
+    ),
+];
+
+impl RelationRefusal {
+    fn entry(self) -> (u16, StanzaErrorCondition, &'static str) {
+        RELATION_REFUSALS.iter().find(|(r, ..)| *r == self).map_or(
+            (108, StanzaErrorCondition::BadRequest, "malformed request"),
+            |(_, c, e, m)| (*c, *e, m),
+        )
+    }
+
+    pub fn code(self) -> u16 {
+        self.entry().0
+    }
+
+    pub fn condition(self) -> StanzaErrorCondition {
+        self.entry().1
+    }
+
+    pub fn meaning(self) -> &'static str {
+        self.entry().2
+    }
+
+    pub fn from_code(code: u16) -> Option<RelationRefusal> {
+        RELATION_REFUSALS
+            .iter()
+            .find(|(_, c, ..)| *c == code)
+            .map(|(r, ..)| *r)
+    }
+
+    /// Every refusal, for docs and tests.
+    pub fn all() -> impl Iterator<Item = RelationRefusal> {
+        RELATION_REFUSALS.iter().map(|(r, ..)| *r)
+    }
+
+    /// The stanza error: condition, meaning as text, and the IGRS detail child.
+    pub fn to_error(self) -> crate::StanzaError {
+        crate::StanzaError::new(self.condition())
+            .with_text(self.meaning())
+            .with_app(Element::new("detail", NS_ERROR).with_attr("code", self.code().to_string()))
+    }
+
+    /// The refusal named by a stanza error's IGRS detail, if any.
+    pub fn of(error: &crate::StanzaError) -> Option<RelationRefusal> {
+        let app = error.app.as_ref().filter(|a| a.is("detail", NS_ERROR))?;
+        RelationRefusal::from_code(app.attr("code")?.parse().ok()?)
+    }
+}
+
+impl From<RelationRefusal> for crate::StanzaError {
+    fn from(r: RelationRefusal) -> Self {
+        r.to_error()
+    }
+}
+
 /// The IGRS device fields that extend an XEP-0077 registration (element names inside
 /// `<device xmlns='…:register'/>`).
 pub mod device_field {
@@ -174,6 +312,19 @@ mod tests {
         }
         assert!(RegistrationStatus::from_code(8).is_none());
         assert_eq!(RegistrationStatus::all().count(), 8);
+    }
+
+    #[test]
+    fn relation_refusals_round_trip_through_a_stanza_error() {
+        for r in RelationRefusal::all() {
+            let error = r.to_error();
+            let back = crate::StanzaError::from_stanza(
+                &Element::new("iq", crate::ns::CLIENT).with_child(error.to_element()),
+            )
+            .expect("parses");
+            assert_eq!(RelationRefusal::of(&back), Some(r));
+            assert_eq!(back.condition, r.condition());
+        }
     }
 
     #[test]

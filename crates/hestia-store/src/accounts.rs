@@ -132,7 +132,7 @@ impl From<SummaryRow> for AccountSummary {
 }
 
 /// `NotFound` unless the statement touched a row.
-fn expect_one(rows_affected: u64) -> Result<(), StoreError> {
+pub(crate) fn expect_one(rows_affected: u64) -> Result<(), StoreError> {
     if rows_affected == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -306,13 +306,15 @@ impl Store {
         expect_one(rows)
     }
 
-    /// Sets or resets the device's verification code. [`StoreError::NotFound`] unless this is a device account.
+    /// Sets or resets the device's verification code, clearing its failure counter and lock (a new code gets a
+    /// fresh count). [`StoreError::NotFound`] unless this is a device account.
     pub async fn set_verification_code(
         &self,
         localpart: &str,
         code: &VerificationCodeHash,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE devices SET vcode_salt = $2, vcode_hash = $3 WHERE localpart = $1";
+        let sql = "UPDATE devices SET vcode_salt = $2, vcode_hash = $3, \
+                   vcode_failures = 0, vcode_locked_until = 0 WHERE localpart = $1";
         let rows = with_pool!(self, pool => {
             sqlx::query(sql)
                 .bind(localpart)
@@ -339,17 +341,30 @@ impl Store {
         expect_one(rows)
     }
 
-    /// Removes the account and everything it owned (its device row, and every later table that references
-    /// `accounts.localpart` with `ON DELETE CASCADE`). Returns false if it did not exist.
+    /// Removes the account and everything it owned (its device row, roster, rights on and of it, stored stanzas:
+    /// every table that references `accounts.localpart` with `ON DELETE CASCADE`), and, in the same transaction,
+    /// every other roster's item for it, bumping those rosters' versions. Returns false if it did not exist (and
+    /// then changes nothing).
     pub async fn delete_account(&self, localpart: &str) -> Result<bool, StoreError> {
-        let sql = "DELETE FROM accounts WHERE localpart = $1";
-        let rows = with_pool!(self, pool => {
-            sqlx::query(sql).bind(localpart).execute(pool).await?.rows_affected()
+        let delete = "DELETE FROM accounts WHERE localpart = $1";
+        let bump = "UPDATE accounts SET roster_version = roster_version + 1 \
+                    WHERE localpart IN (SELECT owner FROM roster_items WHERE contact = $1)";
+        let unlist = "DELETE FROM roster_items WHERE contact = $1";
+        let existed = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // The write first: it takes SQLite's write lock at once, and an unknown name rolls back untouched.
+            let rows = sqlx::query(delete).bind(localpart).execute(&mut *tx).await?.rows_affected();
+            if rows > 0 {
+                sqlx::query(bump).bind(localpart).execute(&mut *tx).await?;
+                sqlx::query(unlist).bind(localpart).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            rows > 0
         });
-        if rows > 0 {
+        if existed {
             tracing::debug!(localpart, "account deleted");
         }
-        Ok(rows > 0)
+        Ok(existed)
     }
 
     /// One page of accounts ordered by localpart, optionally of one kind.

@@ -3,7 +3,8 @@
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A row with the same key (account localpart, invitation token) already exists.
+    /// A row with the same key (account localpart, invitation token) already exists, or a device would get a
+    /// second owner.
     #[error("already exists")]
     Conflict,
     /// The account the operation names does not exist (or has no row of the kind needed).
@@ -30,5 +31,19 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             _ => StoreError::Database(error),
         }
+    }
+
+    /// As [`StoreError::from_insert`], also mapping a foreign-key violation (either dialect: the row names an
+    /// account that does not exist) to [`StoreError::NotFound`].
+    pub(crate) fn from_write(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::from_insert(error),
+        }
+    }
+
+    /// A stored value the contract cannot read back (text outside its enumeration, malformed groups).
+    pub(crate) fn decode(message: String) -> Self {
+        StoreError::Database(sqlx::Error::Decode(message.into()))
     }
 }

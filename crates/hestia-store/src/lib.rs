@@ -1,5 +1,7 @@
 //! The storage contract of Hestia: accounts (users and devices, ISO/IEC 14543-5-8 §7 registration and §8 login
-//! credentials) and invitation tokens for invitation-gated registration.
+//! credentials), invitation tokens for invitation-gated registration, relationships (§10: versioned RFC 6121
+//! rosters with their subscription state and IGRS relationship kind), device access rights and policies (§9), the
+//! verification-code failure counter of each device, and stanzas stored for offline accounts.
 //!
 //! [`Store`] is an enum over the two backends — SQLite (the embedded default) and PostgreSQL (scale-out) — and every
 //! contract method dispatches to its dialect. Data-manipulation SQL is written in the subset both dialects accept
@@ -11,11 +13,17 @@ mod error;
 mod invitations;
 mod model;
 mod open;
+mod relationship_model;
+mod relationships;
 
 pub use error::StoreError;
 pub use model::{
     Account, AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential,
     UserInfo, VerificationCodeHash,
+};
+pub use relationship_model::{
+    AccessRight, DeviceAccess, DevicePolicy, PendingRequest, RelationKind, RelationshipChange,
+    RosterItem, StoredStanza, Subscription,
 };
 
 /// A handle on the database, cheap to clone (the pools are reference-counted).

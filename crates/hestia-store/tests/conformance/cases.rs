@@ -1,8 +1,9 @@
 //! The cases, each an async function over any [`Store`]; `main.rs` runs each on every backend.
 
 use hestia_store::{
-    AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential, Store,
-    StoreError, UserInfo, VerificationCodeHash,
+    AccessRight, AccountKind, AccountSummary, Credentials, DeviceAccess, DeviceInfo, DevicePolicy,
+    NewAccount, PendingRequest, RelationKind, RelationshipChange, RosterItem, ScramCredential,
+    Store, StoreError, StoredStanza, Subscription, UserInfo, VerificationCodeHash,
 };
 
 fn credential(seed: u8, iterations: u32) -> ScramCredential {
@@ -557,4 +558,828 @@ pub async fn invitation_spent_only_with_a_created_account(store: &Store) {
         "{again:?}"
     );
     assert!(store.account("second").await.expect("read").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Relationships, access rights, device policy, verification-code failures, offline stanzas.
+
+fn item(contact: &str) -> RosterItem {
+    RosterItem {
+        contact: contact.to_owned(),
+        ..RosterItem::default()
+    }
+}
+
+fn put(owner: &str, item: RosterItem) -> RelationshipChange {
+    RelationshipChange::PutItem {
+        owner: owner.to_owned(),
+        item,
+    }
+}
+
+fn remove(owner: &str, contact: &str) -> RelationshipChange {
+    RelationshipChange::RemoveItem {
+        owner: owner.to_owned(),
+        contact: contact.to_owned(),
+    }
+}
+
+fn grant(device: &str, user: &str, right: AccessRight) -> RelationshipChange {
+    RelationshipChange::SetRight {
+        device: device.to_owned(),
+        user: user.to_owned(),
+        right,
+    }
+}
+
+fn revoke(device: &str, user: &str) -> RelationshipChange {
+    RelationshipChange::RemoveRight {
+        device: device.to_owned(),
+        user: user.to_owned(),
+    }
+}
+
+fn versions(pairs: &[(&str, i64)]) -> Vec<(String, i64)> {
+    pairs
+        .iter()
+        .map(|(owner, version)| ((*owner).to_owned(), *version))
+        .collect()
+}
+
+fn grants(pairs: &[(&str, AccessRight)]) -> Vec<(String, AccessRight)> {
+    pairs
+        .iter()
+        .map(|(name, right)| ((*name).to_owned(), *right))
+        .collect()
+}
+
+async fn create_users(store: &Store, names: &[&str]) {
+    for name in names {
+        store
+            .create_account(new_user(name))
+            .await
+            .expect("create user");
+    }
+}
+
+async fn create_devices(store: &Store, names: &[&str]) {
+    for name in names {
+        store
+            .create_account(new_device(name))
+            .await
+            .expect("create device");
+    }
+}
+
+fn contacts(items: &[RosterItem]) -> Vec<&str> {
+    items.iter().map(|item| item.contact.as_str()).collect()
+}
+
+pub async fn roster_item_round_trip(store: &Store) {
+    create_users(store, &["alice"]).await;
+    let full = RosterItem {
+        contact: "bob".to_owned(),
+        name: Some("Bob \"the builder\", Ünïcødé ✓".to_owned()),
+        groups: vec![
+            "Family, close".to_owned(),
+            "quote \" and ' and \\ backslash".to_owned(),
+            "日本語 グループ".to_owned(),
+            String::new(),
+            "[\"not\", \"json\"]".to_owned(),
+            "Family".to_owned(),
+        ],
+        subscription: Subscription::Both,
+        ask: true,
+        pending_in: Some(PendingRequest {
+            stanza:
+                "<presence from='bob@example.com' type='subscribe'><status>hi ✓</status></presence>"
+                    .to_owned(),
+            requested_right: Some(AccessRight::Control),
+            received_at: 1_700_000_123,
+        }),
+        preapproved: true,
+        relation: Some(RelationKind::Friend),
+    };
+    let minimal = item("carol");
+    let no_right = RosterItem {
+        pending_in: Some(PendingRequest {
+            stanza: "<presence type='subscribe'/>".to_owned(),
+            requested_right: None,
+            received_at: 0,
+        }),
+        ..item("dave")
+    };
+    store
+        .apply_relationship_changes(&[
+            put("alice", full.clone()),
+            put("alice", minimal.clone()),
+            put("alice", no_right.clone()),
+        ])
+        .await
+        .expect("apply");
+    for expected in [&full, &minimal, &no_right] {
+        let read = store
+            .roster_item("alice", &expected.contact)
+            .await
+            .expect("read");
+        assert_eq!(read.as_ref(), Some(expected));
+    }
+    let (_, items) = store.roster("alice").await.expect("roster");
+    assert_eq!(items, vec![full.clone(), minimal.clone(), no_right]);
+    assert_eq!(store.roster_item("alice", "zed").await.expect("read"), None);
+    assert_eq!(
+        store.roster_item("nobody", "bob").await.expect("read"),
+        None
+    );
+
+    // Every stored value of every enumeration reads back; a put replaces the whole item.
+    for (n, subscription) in Subscription::ALL.iter().enumerate() {
+        let relation = RelationKind::ALL.get(n % RelationKind::ALL.len()).copied();
+        let right = AccessRight::ALL.get(n % AccessRight::ALL.len()).copied();
+        let replaced = RosterItem {
+            subscription: *subscription,
+            relation,
+            pending_in: Some(PendingRequest {
+                stanza: format!("<presence n='{n}'/>"),
+                requested_right: right,
+                received_at: i64::MAX - i64::try_from(n).expect("small"),
+            }),
+            ..item("bob")
+        };
+        store
+            .apply_relationship_changes(&[put("alice", replaced.clone())])
+            .await
+            .expect("replace");
+        assert_eq!(
+            store.roster_item("alice", "bob").await.expect("read"),
+            Some(replaced)
+        );
+    }
+    store
+        .apply_relationship_changes(&[put("alice", full.clone())])
+        .await
+        .expect("restore");
+    assert_eq!(
+        store.roster_item("alice", "bob").await.expect("read"),
+        Some(full)
+    );
+}
+
+pub async fn roster_ordered_and_versioned(store: &Store) {
+    assert_eq!(store.roster("nobody").await.expect("roster"), (0, vec![]));
+    create_users(store, &["alice", "dave"]).await;
+    assert_eq!(store.roster("alice").await.expect("roster"), (0, vec![]));
+    assert_eq!(
+        store
+            .apply_relationship_changes(&[])
+            .await
+            .expect("empty batch"),
+        vec![]
+    );
+
+    let touched = store
+        .apply_relationship_changes(&[put("alice", item("carol")), put("alice", item("bob"))])
+        .await
+        .expect("first batch");
+    assert_eq!(touched, versions(&[("alice", 1)]));
+    let (version, items) = store.roster("alice").await.expect("roster");
+    assert_eq!(version, 1);
+    assert_eq!(contacts(&items), ["bob", "carol"]);
+
+    // Once per batch per owner, in the order first touched.
+    let touched = store
+        .apply_relationship_changes(&[
+            put("dave", item("alice")),
+            put("alice", item("Zoe")),
+            put("alice", item("aaron")),
+            put("dave", item("bob")),
+            remove("alice", "carol"),
+        ])
+        .await
+        .expect("second batch");
+    assert_eq!(touched, versions(&[("dave", 1), ("alice", 2)]));
+    let (version, items) = store.roster("alice").await.expect("roster");
+    assert_eq!(version, 2);
+    assert_eq!(contacts(&items), ["Zoe", "aaron", "bob"], "byte-wise order");
+    assert_eq!(
+        contacts(&store.roster("dave").await.expect("roster").1),
+        ["alice", "bob"]
+    );
+
+    // Removing nothing, or changing only rights, bumps nothing.
+    let touched = store
+        .apply_relationship_changes(&[
+            remove("alice", "carol"),
+            remove("alice", "nobody"),
+            remove("nobody", "alice"),
+            revoke("alice", "dave"),
+        ])
+        .await
+        .expect("no-op batch");
+    assert_eq!(touched, vec![]);
+    assert_eq!(store.roster("alice").await.expect("roster").0, 2);
+
+    // A batch mixing a no-op removal for one owner with a real one for another bumps only the latter.
+    let touched = store
+        .apply_relationship_changes(&[remove("alice", "carol"), remove("dave", "bob")])
+        .await
+        .expect("mixed batch");
+    assert_eq!(touched, versions(&[("dave", 2)]));
+    assert_eq!(store.roster("alice").await.expect("roster").0, 2);
+    let (version, items) = store.roster("dave").await.expect("roster");
+    assert_eq!((version, contacts(&items)), (2, vec!["alice"]));
+
+    assert_eq!(
+        store.rosters_containing("alice").await.expect("containing"),
+        ["dave"]
+    );
+    store
+        .apply_relationship_changes(&[put("dave", item("bob")), put("alice", item("bob"))])
+        .await
+        .expect("third batch");
+    assert_eq!(
+        store.rosters_containing("bob").await.expect("containing"),
+        ["alice", "dave"]
+    );
+    assert_eq!(
+        store.rosters_containing("carol").await.expect("containing"),
+        Vec::<String>::new()
+    );
+}
+
+pub async fn apply_is_atomic(store: &Store) {
+    create_users(store, &["u1", "u2"]).await;
+    create_devices(store, &["dev"]).await;
+    store
+        .apply_relationship_changes(&[grant("dev", "u1", AccessRight::Owner)])
+        .await
+        .expect("owner");
+
+    let owned = RosterItem {
+        relation: Some(RelationKind::Owner),
+        subscription: Subscription::Both,
+        ..item("dev")
+    };
+    let result = store
+        .apply_relationship_changes(&[
+            put("u2", owned.clone()),
+            grant("dev", "u2", AccessRight::Owner),
+        ])
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    assert_eq!(store.roster("u2").await.expect("roster"), (0, vec![]));
+    assert_eq!(store.roster_item("u2", "dev").await.expect("read"), None);
+    let access = store
+        .device_access("dev")
+        .await
+        .expect("access")
+        .expect("device");
+    assert_eq!(access.grants, grants(&[("u1", AccessRight::Owner)]));
+
+    // A missing account half-way rolls back too, earlier rights included.
+    let result = store
+        .apply_relationship_changes(&[
+            grant("dev", "u2", AccessRight::View),
+            put("u2", owned.clone()),
+            put("nobody", item("u2")),
+        ])
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert_eq!(store.roster("u2").await.expect("roster"), (0, vec![]));
+    assert_eq!(store.rights_of_user("u2").await.expect("rights"), vec![]);
+
+    // The store is still usable and the same batch without the bad change applies.
+    let touched = store
+        .apply_relationship_changes(&[
+            put("u2", owned.clone()),
+            grant("dev", "u2", AccessRight::View),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(touched, versions(&[("u2", 1)]));
+    assert_eq!(store.roster("u2").await.expect("roster"), (1, vec![owned]));
+}
+
+pub async fn second_owner_conflicts(store: &Store) {
+    create_users(store, &["u1", "u2"]).await;
+    create_devices(store, &["dev-a", "dev-b"]).await;
+    store
+        .apply_relationship_changes(&[grant("dev-a", "u1", AccessRight::Owner)])
+        .await
+        .expect("first owner");
+    let result = store
+        .apply_relationship_changes(&[grant("dev-a", "u2", AccessRight::Owner)])
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    // Nor by upgrading an existing grant.
+    store
+        .apply_relationship_changes(&[grant("dev-a", "u2", AccessRight::View)])
+        .await
+        .expect("view");
+    let result = store
+        .apply_relationship_changes(&[grant("dev-a", "u2", AccessRight::Owner)])
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    // Re-granting the same owner is a replacement, not a second owner.
+    store
+        .apply_relationship_changes(&[grant("dev-a", "u1", AccessRight::Owner)])
+        .await
+        .expect("same owner again");
+    // One user may own several devices, and other rights are not limited.
+    store
+        .apply_relationship_changes(&[
+            grant("dev-b", "u1", AccessRight::Owner),
+            grant("dev-a", "u2", AccessRight::Admin),
+        ])
+        .await
+        .expect("more grants");
+    // Ownership moves within one batch once the old owner is demoted first.
+    store
+        .apply_relationship_changes(&[
+            grant("dev-a", "u1", AccessRight::Admin),
+            grant("dev-a", "u2", AccessRight::Owner),
+        ])
+        .await
+        .expect("transfer");
+    let access = store
+        .device_access("dev-a")
+        .await
+        .expect("access")
+        .expect("device");
+    assert_eq!(
+        access.grants,
+        grants(&[("u1", AccessRight::Admin), ("u2", AccessRight::Owner)])
+    );
+    let result = store
+        .apply_relationship_changes(&[grant("dev-a", "u1", AccessRight::Owner)])
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+}
+
+pub async fn rights_round_trip_and_replace(store: &Store) {
+    create_users(store, &["carol", "alice", "bob"]).await;
+    create_devices(store, &["lamp", "heater"]).await;
+    for right in AccessRight::ALL {
+        store
+            .apply_relationship_changes(&[grant("lamp", "alice", *right)])
+            .await
+            .expect("grant");
+        assert_eq!(
+            store.rights_of_user("alice").await.expect("rights"),
+            grants(&[("lamp", *right)]),
+            "set replaces"
+        );
+    }
+    store
+        .apply_relationship_changes(&[
+            grant("lamp", "carol", AccessRight::View),
+            grant("lamp", "bob", AccessRight::Control),
+            grant("heater", "alice", AccessRight::Admin),
+            grant("lamp", "alice", AccessRight::Owner),
+        ])
+        .await
+        .expect("grants");
+    let access = store
+        .device_access("lamp")
+        .await
+        .expect("access")
+        .expect("device");
+    assert_eq!(access.policy, DevicePolicy::Code);
+    assert_eq!(
+        access.grants,
+        grants(&[
+            ("alice", AccessRight::Owner),
+            ("bob", AccessRight::Control),
+            ("carol", AccessRight::View),
+        ])
+    );
+    assert_eq!(
+        store.rights_of_user("alice").await.expect("rights"),
+        grants(&[("heater", AccessRight::Admin), ("lamp", AccessRight::Owner)])
+    );
+
+    store
+        .apply_relationship_changes(&[
+            revoke("lamp", "bob"),
+            revoke("lamp", "bob"),
+            revoke("heater", "carol"),
+        ])
+        .await
+        .expect("revoke");
+    assert_eq!(store.rights_of_user("bob").await.expect("rights"), vec![]);
+    assert_eq!(
+        store
+            .device_access("lamp")
+            .await
+            .expect("access")
+            .expect("device")
+            .grants,
+        grants(&[("alice", AccessRight::Owner), ("carol", AccessRight::View)])
+    );
+    assert_eq!(
+        store
+            .device_access("heater")
+            .await
+            .expect("access")
+            .expect("device"),
+        DeviceAccess {
+            policy: DevicePolicy::Code,
+            grants: grants(&[("alice", AccessRight::Admin)]),
+        }
+    );
+    assert_eq!(
+        store.rights_of_user("nobody").await.expect("rights"),
+        vec![]
+    );
+}
+
+pub async fn rights_need_existing_accounts(store: &Store) {
+    create_users(store, &["alice"]).await;
+    create_devices(store, &["lamp"]).await;
+    let bad_batches = [
+        vec![grant("no-device", "alice", AccessRight::View)],
+        vec![grant("lamp", "nobody", AccessRight::View)],
+        vec![grant("lamp", "nobody", AccessRight::Owner)],
+        vec![put("nobody", item("alice"))],
+    ];
+    for batch in bad_batches {
+        let result = store.apply_relationship_changes(&batch).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "{batch:?}: {result:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .device_access("lamp")
+            .await
+            .expect("access")
+            .expect("device")
+            .grants,
+        vec![]
+    );
+    assert_eq!(store.rights_of_user("alice").await.expect("rights"), vec![]);
+    assert_eq!(
+        store.rosters_containing("alice").await.expect("containing"),
+        Vec::<String>::new()
+    );
+}
+
+pub async fn device_access_none_for_users_and_missing(store: &Store) {
+    create_users(store, &["alice"]).await;
+    create_devices(store, &["lamp"]).await;
+    assert_eq!(store.device_access("alice").await.expect("user"), None);
+    assert_eq!(store.device_access("nobody").await.expect("missing"), None);
+    assert_eq!(
+        store.device_access("lamp").await.expect("device"),
+        Some(DeviceAccess::default())
+    );
+}
+
+pub async fn device_policy_default_code_and_set(store: &Store) {
+    create_users(store, &["alice"]).await;
+    create_devices(store, &["lamp", "heater"]).await;
+    let policy = |access: Option<DeviceAccess>| access.expect("device").policy;
+    assert_eq!(
+        policy(store.device_access("lamp").await.expect("read")),
+        DevicePolicy::Code
+    );
+    for wanted in DevicePolicy::ALL {
+        store
+            .set_device_policy("lamp", *wanted)
+            .await
+            .expect("set policy");
+        assert_eq!(
+            policy(store.device_access("lamp").await.expect("read")),
+            *wanted
+        );
+    }
+    assert_eq!(
+        policy(store.device_access("heater").await.expect("read")),
+        DevicePolicy::Code,
+        "other devices untouched"
+    );
+    for name in ["alice", "nobody"] {
+        let result = store.set_device_policy(name, DevicePolicy::Open).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "{name}: {result:?}"
+        );
+    }
+}
+
+pub async fn vcode_failures_counted_and_reset_by_new_code(store: &Store) {
+    create_users(store, &["alice"]).await;
+    create_devices(store, &["lamp", "heater"]).await;
+    assert_eq!(store.vcode_failures("lamp").await.expect("read"), (0, 0));
+    store.set_vcode_failures("lamp", 3, 0).await.expect("count");
+    assert_eq!(store.vcode_failures("lamp").await.expect("read"), (3, 0));
+    store
+        .set_vcode_failures("lamp", 5, 1_700_000_600)
+        .await
+        .expect("lock");
+    assert_eq!(
+        store.vcode_failures("lamp").await.expect("read"),
+        (5, 1_700_000_600)
+    );
+    store
+        .set_vcode_failures("heater", u32::MAX, i64::MAX)
+        .await
+        .expect("extremes");
+    assert_eq!(
+        store.vcode_failures("heater").await.expect("read"),
+        (u32::MAX, i64::MAX)
+    );
+
+    // A new code starts a fresh count and lifts the lock, for that device only.
+    store
+        .set_verification_code("lamp", &code(21))
+        .await
+        .expect("new code");
+    assert_eq!(store.vcode_failures("lamp").await.expect("read"), (0, 0));
+    assert_eq!(
+        store.vcode_failures("heater").await.expect("read"),
+        (u32::MAX, i64::MAX)
+    );
+
+    for name in ["alice", "nobody"] {
+        let read = store.vcode_failures(name).await;
+        assert!(
+            matches!(read, Err(StoreError::NotFound)),
+            "{name}: {read:?}"
+        );
+        let write = store.set_vcode_failures(name, 1, 0).await;
+        assert!(
+            matches!(write, Err(StoreError::NotFound)),
+            "{name}: {write:?}"
+        );
+    }
+}
+
+pub async fn delete_account_removes_from_every_roster(store: &Store) {
+    create_users(store, &["alice", "bob", "carol"]).await;
+    create_devices(store, &["lamp"]).await;
+    store
+        .apply_relationship_changes(&[
+            put("alice", item("bob")),
+            put("alice", item("lamp")),
+            put("carol", item("bob")),
+            put("bob", item("alice")),
+            put("lamp", item("bob")),
+            grant("lamp", "bob", AccessRight::Control),
+            grant("lamp", "alice", AccessRight::Owner),
+        ])
+        .await
+        .expect("relate");
+    for stanza in ["<message>1</message>", "<message>2</message>"] {
+        assert!(
+            store
+                .store_offline("bob", stanza, 10, 100)
+                .await
+                .expect("store")
+        );
+    }
+    assert!(
+        store
+            .store_offline("alice", "<message/>", 10, 100)
+            .await
+            .expect("store")
+    );
+    let before: Vec<i64> = {
+        let mut versions = Vec::new();
+        for owner in ["alice", "carol", "lamp"] {
+            versions.push(store.roster(owner).await.expect("roster").0);
+        }
+        versions
+    };
+    assert_eq!(before, [1, 1, 1]);
+
+    assert!(store.delete_account("bob").await.expect("delete user"));
+    assert_eq!(
+        store.rosters_containing("bob").await.expect("containing"),
+        Vec::<String>::new()
+    );
+    let (version, items) = store.roster("alice").await.expect("roster");
+    assert_eq!((version, contacts(&items)), (2, vec!["lamp"]));
+    let (version, items) = store.roster("carol").await.expect("roster");
+    assert_eq!((version, items), (2, vec![]));
+    assert_eq!(store.roster("lamp").await.expect("roster"), (2, vec![]));
+    assert_eq!(store.roster("bob").await.expect("roster"), (0, vec![]));
+    assert_eq!(
+        store.rosters_containing("alice").await.expect("containing"),
+        Vec::<String>::new(),
+        "bob's own roster went with him"
+    );
+    assert_eq!(store.rights_of_user("bob").await.expect("rights"), vec![]);
+    assert_eq!(
+        store
+            .device_access("lamp")
+            .await
+            .expect("access")
+            .expect("device")
+            .grants,
+        grants(&[("alice", AccessRight::Owner)])
+    );
+    assert_eq!(store.count_offline("bob").await.expect("count"), 0);
+    assert_eq!(store.count_offline("alice").await.expect("count"), 1);
+
+    // The device goes with the rights on it.
+    assert!(store.delete_account("lamp").await.expect("delete device"));
+    assert_eq!(store.rights_of_user("alice").await.expect("rights"), vec![]);
+    let (version, items) = store.roster("alice").await.expect("roster");
+    assert_eq!((version, items), (3, vec![]));
+    assert_eq!(
+        store.roster("carol").await.expect("roster").0,
+        2,
+        "untouched"
+    );
+
+    // A re-registered name starts with nothing and appears in no roster.
+    create_users(store, &["bob"]).await;
+    assert_eq!(store.roster("bob").await.expect("roster"), (0, vec![]));
+    assert_eq!(store.take_offline("bob").await.expect("take"), vec![]);
+    assert_eq!(
+        store.rosters_containing("bob").await.expect("containing"),
+        Vec::<String>::new()
+    );
+}
+
+pub async fn roster_may_name_missing_accounts(store: &Store) {
+    create_users(store, &["alice"]).await;
+    let ghost = RosterItem {
+        subscription: Subscription::To,
+        ask: true,
+        ..item("ghost")
+    };
+    let touched = store
+        .apply_relationship_changes(&[put("alice", ghost.clone())])
+        .await
+        .expect("put");
+    assert_eq!(touched, versions(&[("alice", 1)]));
+    assert_eq!(
+        store.roster_item("alice", "ghost").await.expect("read"),
+        Some(ghost.clone())
+    );
+    assert_eq!(
+        store.rosters_containing("ghost").await.expect("containing"),
+        ["alice"]
+    );
+    // Deleting a name that is no account changes nothing, rosters included.
+    assert!(!store.delete_account("ghost").await.expect("delete"));
+    assert_eq!(
+        store.roster("alice").await.expect("roster"),
+        (1, vec![ghost])
+    );
+}
+
+pub async fn offline_store_take_in_order_and_quota(store: &Store) {
+    create_users(store, &["alice", "bob"]).await;
+    for (n, stanza) in [
+        "<message>1 ✓</message>",
+        "<message>2</message>",
+        "<presence/>",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let at = 100 - i64::try_from(n).expect("small");
+        assert!(
+            store
+                .store_offline("alice", stanza, at, 3)
+                .await
+                .expect("store")
+        );
+    }
+    assert!(
+        store
+            .store_offline("bob", "<message>bob</message>", 7, 3)
+            .await
+            .expect("store")
+    );
+    assert!(
+        !store
+            .store_offline("alice", "<message>4</message>", 200, 3)
+            .await
+            .expect("over quota")
+    );
+    assert_eq!(store.count_offline("alice").await.expect("count"), 3);
+    // A larger quota admits more.
+    assert!(
+        store
+            .store_offline("alice", "<message>4</message>", 200, 4)
+            .await
+            .expect("store")
+    );
+    let taken = store.take_offline("alice").await.expect("take");
+    let expected = [
+        ("<message>1 ✓</message>", 100),
+        ("<message>2</message>", 99),
+        ("<presence/>", 98),
+        ("<message>4</message>", 200),
+    ]
+    .map(|(stanza, stored_at)| StoredStanza {
+        stanza: stanza.to_owned(),
+        stored_at,
+    });
+    assert_eq!(taken, expected, "oldest first, by arrival not by stamp");
+    assert_eq!(store.count_offline("alice").await.expect("count"), 0);
+    assert_eq!(
+        store.take_offline("alice").await.expect("take again"),
+        vec![]
+    );
+    assert_eq!(
+        store.count_offline("bob").await.expect("count"),
+        1,
+        "bob's kept"
+    );
+
+    // The quota counts what is held now.
+    assert!(
+        store
+            .store_offline("alice", "<message>5</message>", 300, 1)
+            .await
+            .expect("store")
+    );
+    assert!(
+        !store
+            .store_offline("alice", "<message>6</message>", 300, 1)
+            .await
+            .expect("full")
+    );
+    assert!(
+        !store
+            .store_offline("bob", "<message/>", 300, 0)
+            .await
+            .expect("zero quota")
+    );
+    assert_eq!(
+        store.take_offline("bob").await.expect("take"),
+        vec![StoredStanza {
+            stanza: "<message>bob</message>".to_owned(),
+            stored_at: 7,
+        }]
+    );
+}
+
+pub async fn offline_needs_account(store: &Store) {
+    let result = store.store_offline("nobody", "<message/>", 1, 10).await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert_eq!(store.count_offline("nobody").await.expect("count"), 0);
+    assert_eq!(store.take_offline("nobody").await.expect("take"), vec![]);
+}
+
+pub async fn concurrent_batches_and_stores_stay_consistent(store: &Store) {
+    create_users(store, &["alice", "bob"]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let store = store.clone();
+        // Half touch alice then bob, half bob then alice.
+        let (first, second) = if n % 2 == 0 {
+            ("alice", "bob")
+        } else {
+            ("bob", "alice")
+        };
+        let batch = vec![
+            put(first, item(&format!("c-{n}"))),
+            put(second, item(&format!("c-{n}"))),
+        ];
+        tasks.spawn(async move { store.apply_relationship_changes(&batch).await });
+    }
+    let mut seen = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let touched = result.expect("task").expect("apply");
+        assert_eq!(touched.len(), 2);
+        seen.extend(touched);
+    }
+    for owner in ["alice", "bob"] {
+        let mut mine: Vec<i64> = seen
+            .iter()
+            .filter(|(name, _)| name == owner)
+            .map(|(_, version)| *version)
+            .collect();
+        mine.sort_unstable();
+        assert_eq!(
+            mine,
+            (1..=20).collect::<Vec<i64>>(),
+            "{owner}: one version each"
+        );
+        let (version, items) = store.roster(owner).await.expect("roster");
+        assert_eq!((version, items.len()), (20, 20));
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .store_offline("alice", &format!("<message>{n}</message>"), n, 5)
+                .await
+        });
+    }
+    let mut stored = 0;
+    while let Some(result) = tasks.join_next().await {
+        stored += usize::from(result.expect("task").expect("store"));
+    }
+    assert_eq!(stored, 5, "the quota holds under concurrency");
+    assert_eq!(store.count_offline("alice").await.expect("count"), 5);
 }
