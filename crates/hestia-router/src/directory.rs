@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use hestia_proto::{Jid, StreamError};
@@ -40,8 +41,20 @@ pub struct SessionHandle {
     /// Unique per connection, so an old connection's cleanup never removes its replacement.
     pub serial: u64,
     tx: mpsc::Sender<Outbound>,
-    /// Initial presence sent and not yet unavailable (RFC 6121 §4.2).
-    is_available: Arc<std::sync::atomic::AtomicBool>,
+    state: Arc<SessionState>,
+}
+
+/// What the presence and roster logic remembers of a session (RFC 6121 §2.1.6, §4).
+#[derive(Debug, Default)]
+struct SessionState {
+    /// Initial presence sent and not yet unavailable.
+    is_available: AtomicBool,
+    /// The session asked for the roster, so it gets roster pushes.
+    is_roster_interested: AtomicBool,
+    /// The last available presence broadcast (answers probes), while available.
+    last_presence: Mutex<Option<Box<Element>>>,
+    /// Entities this session sent directed presence to, told when it goes unavailable.
+    directed_to: Mutex<Vec<Jid>>,
 }
 
 impl SessionHandle {
@@ -50,7 +63,7 @@ impl SessionHandle {
             info: Arc::new(info),
             serial,
             tx,
-            is_available: Arc::default(),
+            state: Arc::default(),
         }
     }
 
@@ -78,14 +91,52 @@ impl SessionHandle {
         let _ = self.tx.try_send(Outbound::Close(error, text));
     }
 
-    pub fn set_available(&self, is_available: bool) {
-        self.is_available
-            .store(is_available, std::sync::atomic::Ordering::Relaxed);
+    /// Marks the session (un)available; returns whether it was available before.
+    pub fn set_available(&self, is_available: bool) -> bool {
+        self.state.is_available.swap(is_available, Ordering::AcqRel)
     }
 
     pub fn is_available(&self) -> bool {
-        self.is_available.load(std::sync::atomic::Ordering::Relaxed)
+        self.state.is_available.load(Ordering::Acquire)
     }
+
+    pub fn set_roster_interested(&self) {
+        self.state
+            .is_roster_interested
+            .store(true, Ordering::Release);
+    }
+
+    pub fn is_roster_interested(&self) -> bool {
+        self.state.is_roster_interested.load(Ordering::Acquire)
+    }
+
+    /// Remembers (or with None forgets) the presence that answers probes.
+    pub fn set_last_presence(&self, presence: Option<Element>) {
+        *lock(&self.state.last_presence) = presence.map(Box::new);
+    }
+
+    pub fn last_presence(&self) -> Option<Element> {
+        lock(&self.state.last_presence).as_deref().cloned()
+    }
+
+    /// Records a directed presence recipient (RFC 6121 §4.6.3); an unavailable one forgets it.
+    pub fn note_directed_presence(&self, to: &Jid, is_available: bool) {
+        let mut list = lock(&self.state.directed_to);
+        list.retain(|j| j != to);
+        if is_available {
+            list.push(to.clone());
+        }
+    }
+
+    /// Takes the directed presence recipients (when the session goes unavailable).
+    pub fn take_directed_presence(&self) -> Vec<Jid> {
+        std::mem::take(&mut *lock(&self.state.directed_to))
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a plain value.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a bind was refused.

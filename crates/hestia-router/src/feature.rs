@@ -114,6 +114,33 @@ impl IqHandler {
     }
 }
 
+pub type PresenceFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Handles subscription presence (`subscribe`, `subscribed`, `unsubscribe`, `unsubscribed`)
+/// from a bound connection (full JID) to a local account (bare JID).
+#[derive(Clone)]
+pub struct SubscriptionHandler {
+    pub run: Arc<dyn Fn(Arc<Irsp>, Jid, Jid, Element) -> PresenceFuture + Send + Sync>,
+}
+
+impl SubscriptionHandler {
+    pub fn new<F, Fut>(run: F) -> SubscriptionHandler
+    where
+        F: Fn(Arc<Irsp>, Jid, Jid, Element) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        SubscriptionHandler {
+            run: Arc::new(move |irsp, from, to, presence| Box::pin(run(irsp, from, to, presence))),
+        }
+    }
+}
+
+impl std::fmt::Debug for SubscriptionHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriptionHandler")
+    }
+}
+
 /// One protocol area's contribution.
 #[derive(Debug, Clone, Default)]
 pub struct Feature {
@@ -126,12 +153,16 @@ pub struct Feature {
     pub stream_features: Vec<Element>,
     /// Elements added to `<stream:features/>` before authentication (e.g. XEP-0077's).
     pub pre_auth_stream_features: Vec<Element>,
+    /// The handler of subscription presence (one feature at most provides it).
+    pub subscription_handler: Option<SubscriptionHandler>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("two handlers for {0:?}: features {1} and {2}")]
     DuplicateHandler(IqKey, &'static str, &'static str),
+    #[error("two subscription handlers: features {0} and {1}")]
+    DuplicateSubscriptionHandler(&'static str, &'static str),
 }
 
 /// All features, indexed for dispatch.
@@ -152,6 +183,15 @@ impl Registry {
                     return Err(RegistryError::DuplicateHandler(h.key, other, f.name));
                 }
             }
+        }
+        let mut subscription: Option<&Feature> = None;
+        for f in features.iter().filter(|f| f.subscription_handler.is_some()) {
+            if let Some(other) = subscription {
+                return Err(RegistryError::DuplicateSubscriptionHandler(
+                    other.name, f.name,
+                ));
+            }
+            subscription = Some(f);
         }
         let mut by_ns: HashMap<&'static str, Vec<IqHandler>> = HashMap::new();
         for (h, _) in handlers.values() {
@@ -174,6 +214,13 @@ impl Registry {
             .get(ns)?
             .iter()
             .find(|h| h.key.iq_type == iq_type && h.key.name == name)
+    }
+
+    /// The feature-provided handler of subscription presence, if any.
+    pub fn subscription_handler(&self) -> Option<&SubscriptionHandler> {
+        self.features
+            .iter()
+            .find_map(|f| f.subscription_handler.as_ref())
     }
 
     pub fn features(&self) -> &[Feature] {

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use hestia_proto::Jid;
 use hestia_store::Store;
 
+use crate::relations::Relations;
 use crate::{Directory, Registry};
 
 /// Routing limits that are not per-feature.
@@ -14,12 +15,15 @@ use crate::{Directory, Registry};
 pub struct RoutingOptions {
     /// How many connections one user may hold at once (devices always hold one).
     pub max_user_sessions: usize,
+    /// How many stanzas one account may hold in offline storage.
+    pub max_offline_stanzas: u32,
 }
 
 impl Default for RoutingOptions {
     fn default() -> Self {
         RoutingOptions {
             max_user_sessions: 10,
+            max_offline_stanzas: 1000,
         }
     }
 }
@@ -30,6 +34,7 @@ pub struct Irsp {
     pub domain: Jid,
     pub store: Store,
     pub directory: Directory,
+    pub relations: Relations,
     pub registry: Registry,
     pub options: RoutingOptions,
     pub started_at: SystemTime,
@@ -46,6 +51,7 @@ impl Irsp {
             domain,
             store,
             directory: Directory::default(),
+            relations: Relations::default(),
             registry,
             options,
             started_at: SystemTime::now(),

@@ -7,11 +7,15 @@
 pub mod directory;
 pub mod feature;
 pub mod irsp;
+pub mod presence;
+pub mod push;
+pub mod relations;
 pub mod route;
 pub mod throttle;
 
 pub use directory::{Directory, Outbound, SessionHandle, SessionInfo};
 pub use feature::{
     Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError,
+    SubscriptionHandler,
 };
 pub use irsp::Irsp;

@@ -1,6 +1,8 @@
 //! Where each stanza goes (the decision table of `docs/routing.md`): to the server's own
 //! handlers, to one connection, to every available connection of an account, or back to the
-//! sender as an error. Relationship and access-right checks plug in here (issue #3).
+//! sender as an error. Every stanza between two accounts first passes the relationship and
+//! access-right rule of [`crate::relations::may_reach`]; a refused one is answered exactly as a
+//! stanza to an address that does not exist.
 
 use std::sync::Arc;
 
@@ -8,6 +10,7 @@ use hestia_proto::stanza::{self, error_reply, iq_payload, iq_result};
 use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StanzaKind};
 use hestia_xml::Element;
 
+use crate::relations::{Need, may_reach};
 use crate::{IqRequest, Irsp, SessionHandle};
 
 /// What the caller (the sender's session) should write back, if anything.
@@ -25,7 +28,7 @@ pub async fn route(irsp: &Arc<Irsp>, from: &Jid, stanza: Element) -> Reply {
     match kind {
         StanzaKind::Iq => route_iq(irsp, from, to, stanza).await,
         StanzaKind::Message => route_message(irsp, from, to, stanza).await,
-        StanzaKind::Presence => route_presence(irsp, from, to, stanza),
+        StanzaKind::Presence => crate::presence::route_presence(irsp, from, to, stanza).await,
     }
 }
 
@@ -44,6 +47,12 @@ async fn route_iq(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, iq: Element) ->
     let to = to.unwrap_or_else(|| from.to_bare());
     if !irsp.is_local(&to) {
         return bounce(&iq, Cond::RemoteServerNotFound);
+    }
+    if !is_reachable(irsp, from, &to, iq_need(iq_type)).await {
+        return iq_type
+            .is_request()
+            .then(|| bounce(&iq, Cond::ServiceUnavailable))
+            .flatten();
     }
     if to.is_full() {
         return deliver_to_full(irsp, &to, iq, Cond::ServiceUnavailable);
@@ -97,6 +106,41 @@ pub async fn handle_iq(
     }
 }
 
+/// What an IQ of this type asks of the relationship with a device (§9).
+fn iq_need(iq_type: IqType) -> Need {
+    match iq_type {
+        IqType::Get => Need::View,
+        IqType::Set => Need::Control,
+        IqType::Result | IqType::Error => Need::Related,
+    }
+}
+
+/// The relationship rule for a stanza from `from` to `to`; stanzas to the domain, to the
+/// sender's own account, and to addresses of no account are not its business.
+async fn is_reachable(irsp: &Irsp, from: &Jid, to: &Jid, need: Need) -> bool {
+    let (Some(target), Some(sender)) = (to.local(), from.local()) else {
+        return true;
+    };
+    if target == sender {
+        return true;
+    }
+    match irsp.relations.snapshot(&irsp.store, target).await {
+        Ok(snapshot) => {
+            // A user is asked for nothing by rights; any relationship will do.
+            let need = if snapshot.is_device() {
+                need
+            } else {
+                Need::Related
+            };
+            may_reach(&snapshot, sender, need)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "relationship lookup failed; stanza refused");
+            false
+        }
+    }
+}
+
 async fn account_exists(irsp: &Irsp, jid: &Jid) -> bool {
     let Some(local) = jid.local() else {
         return false;
@@ -131,6 +175,13 @@ async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Eleme
         return bounce(&msg, Cond::ServiceUnavailable);
     }
     let msg_type = msg.attr("type").unwrap_or("normal");
+    if !is_reachable(irsp, from, &to, Need::Related).await {
+        return if msg_type == "headline" {
+            None
+        } else {
+            bounce(&msg, Cond::ServiceUnavailable)
+        };
+    }
     if to.is_full() {
         if let Some(session) = irsp.directory.get(&to) {
             return deliver(&session, msg);
@@ -163,50 +214,4 @@ async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Eleme
         session.deliver(msg.clone());
     }
     None
-}
-
-fn route_presence(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, presence: Element) -> Reply {
-    let presence_type = presence.attr("type").unwrap_or("available");
-    match (to, presence_type) {
-        (None, "available" | "unavailable") => {
-            broadcast_own(irsp, from, presence);
-            None
-        }
-        // Subscription management and probes belong to the relationship feature (issue #3).
-        (None, _) | (_, "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe") => {
-            None
-        }
-        (Some(to), _) if !irsp.is_local(&to) => bounce(&presence, Cond::RemoteServerNotFound),
-        (Some(to), _) if to.is_full() => {
-            irsp.directory.get(&to).and_then(|s| deliver(&s, presence))
-        }
-        (Some(to), _) => {
-            for session in irsp.directory.sessions_of(&to) {
-                session.deliver(presence.clone());
-            }
-            None
-        }
-    }
-}
-
-/// Presence broadcast to the sender's own available connections (RFC 6121 §4.2.2, §4.4.2);
-/// broadcast to relationships is added by the relationship feature.
-fn broadcast_own(irsp: &Irsp, from: &Jid, presence: Element) {
-    let is_available = presence.attr("type").is_none();
-    let priority_ok = presence
-        .get_child("priority", hestia_proto::ns::CLIENT)
-        .and_then(|p| p.text().trim().parse::<i8>().ok())
-        .is_none_or(|p| p >= 0);
-    let sessions = irsp.directory.sessions_of(from);
-    for session in &sessions {
-        if &session.info.jid == from {
-            session.set_available(is_available && priority_ok);
-        }
-    }
-    for session in sessions
-        .iter()
-        .filter(|s| s.is_available() || &s.info.jid == from)
-    {
-        session.deliver(presence.clone());
-    }
 }

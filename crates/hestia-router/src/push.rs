@@ -1,0 +1,109 @@
+//! Server push (14543-5-8 §11.5): a message from the IRSP's domain carrying an IGRS push
+//! payload. Pushes that matter later (relationship requests and results, rights changes, code
+//! resets) are stored for an account with no available connection and delivered at its next
+//! initial presence; transient notices are `headline`s and never stored.
+
+use hestia_proto::igrs::NS_PUSH;
+use hestia_proto::ns;
+use hestia_xml::Element;
+
+use crate::Irsp;
+use crate::relations::account_jid;
+
+/// Whether a push waits for an offline recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// `type='normal'`, stored while the recipient is offline.
+    Stored,
+    /// `type='headline'`, for available connections only.
+    Transient,
+}
+
+/// How a push went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    Delivered(usize),
+    Stored,
+    /// Nothing available and not stored (transient, quota full, or no such account).
+    Dropped,
+}
+
+/// `<message from=D type=…><push xmlns='…:push'>{payload}</push></message>`.
+pub fn push_message(irsp: &Irsp, payload: Element, retention: Retention) -> Element {
+    let kind = match retention {
+        Retention::Stored => "normal",
+        Retention::Transient => "headline",
+    };
+    Element::new("message", ns::CLIENT)
+        .with_attr("from", irsp.domain.to_string())
+        .with_attr("type", kind)
+        .with_attr("id", hestia_proto::stanza::new_id())
+        .with_child(Element::new("push", NS_PUSH).with_child(payload))
+}
+
+/// Pushes `payload` to every available connection of the account `localpart`, storing it when
+/// there is none and the push is [`Retention::Stored`].
+pub async fn push(
+    irsp: &Irsp,
+    localpart: &str,
+    payload: Element,
+    retention: Retention,
+) -> PushOutcome {
+    let message = push_message(irsp, payload, retention);
+    deliver_or_store(irsp, localpart, message, retention == Retention::Stored).await
+}
+
+/// Delivers a stanza to the account's available connections (`to` set per connection), or
+/// stores it for the next login when `may_store`.
+pub async fn deliver_or_store(
+    irsp: &Irsp,
+    localpart: &str,
+    mut stanza: Element,
+    may_store: bool,
+) -> PushOutcome {
+    let Some(bare) = account_jid(irsp, localpart) else {
+        return PushOutcome::Dropped;
+    };
+    let mut delivered = 0;
+    for session in irsp.directory.sessions_of(&bare) {
+        if session.is_available() {
+            let mut copy = stanza.clone();
+            copy.set_attr("to", session.info.jid.to_string());
+            delivered += usize::from(session.deliver(copy));
+        }
+    }
+    if delivered > 0 {
+        return PushOutcome::Delivered(delivered);
+    }
+    if !may_store {
+        return PushOutcome::Dropped;
+    }
+    stanza.set_attr("to", bare.to_string());
+    let xml = stanza.to_xml(ns::CLIENT);
+    let now = unix_now();
+    match irsp
+        .store
+        .store_offline(localpart, &xml, now, irsp.options.max_offline_stanzas)
+        .await
+    {
+        Ok(true) => {
+            metrics::counter!("hestia_offline_stored_total").increment(1);
+            PushOutcome::Stored
+        }
+        Ok(false) => {
+            tracing::warn!(localpart, "offline storage full; stanza dropped");
+            metrics::counter!("hestia_offline_dropped_total", "reason" => "quota").increment(1);
+            PushOutcome::Dropped
+        }
+        Err(e) => {
+            tracing::debug!(localpart, error = %e, "stanza not stored");
+            PushOutcome::Dropped
+        }
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
