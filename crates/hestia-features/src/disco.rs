@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use hestia_proto::{StanzaErrorCondition, ns};
+use hestia_proto::igrs::NS_DEVICE;
+use hestia_proto::{Jid, StanzaError, StanzaErrorCondition, ns};
 use hestia_router::{Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Irsp};
 use hestia_xml::Element;
 
@@ -28,7 +29,7 @@ pub fn feature() -> Feature {
             },
         ],
         iq_handlers: vec![
-            IqHandler::new(IqKey::get("query", ns::DISCO_INFO), info),
+            IqHandler::new(IqKey::get("query", ns::DISCO_INFO), info).for_accounts(),
             IqHandler::new(IqKey::get("query", ns::DISCO_ITEMS), items),
         ],
         disco_features: vec![ns::DISCO_INFO, ns::DISCO_ITEMS],
@@ -52,15 +53,49 @@ async fn info(irsp: Arc<Irsp>, req: IqRequest) -> IqResult {
             query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", var));
         }
     } else {
-        // The requester's own account (RFC 6120 §10.3.3): the server answers on its behalf.
-        query.push_child(
-            Element::new("identity", ns::DISCO_INFO)
-                .with_attr("category", "account")
-                .with_attr("type", "registered"),
-        );
-        query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", ns::DISCO_INFO));
+        // An account, answered by the server on its behalf (RFC 6120 §10.3.3) — to the account
+        // itself and to related entities only (the router refuses everyone else).
+        account_info(&irsp, &req.to, &mut query).await?;
     }
     Ok(Some(query))
+}
+
+/// Identity and features of a user or device account; a device adds its IGRS description as
+/// an extended-information form (XEP-0128).
+async fn account_info(irsp: &Irsp, to: &Jid, query: &mut Element) -> Result<(), StanzaError> {
+    let feature = |var: &str| Element::new("feature", ns::DISCO_INFO).with_attr("var", var);
+    query.push_child(
+        Element::new("identity", ns::DISCO_INFO)
+            .with_attr("category", "account")
+            .with_attr("type", "registered"),
+    );
+    query.push_child(feature(ns::DISCO_INFO));
+    let account = irsp
+        .store
+        .account(to.local().unwrap_or_default())
+        .await
+        .map_err(|_| StanzaError::new(StanzaErrorCondition::InternalServerError))?;
+    let Some(device) = account.and_then(|a| a.device) else {
+        return Ok(());
+    };
+    query.push_child(feature(NS_DEVICE));
+    let field = |var: &str, value: &str| {
+        Element::new("field", ns::DATA_FORMS)
+            .with_attr("var", var)
+            .with_child(Element::new("value", ns::DATA_FORMS).with_text(value))
+    };
+    let mut form = Element::new("x", ns::DATA_FORMS).with_attr("type", "result");
+    form.push_child(
+        Element::new("field", ns::DATA_FORMS)
+            .with_attr("var", "FORM_TYPE")
+            .with_attr("type", "hidden")
+            .with_child(Element::new("value", ns::DATA_FORMS).with_text(NS_DEVICE)),
+    );
+    form.push_child(field("type", &device.device_type));
+    form.push_child(field("model", &device.model));
+    form.push_child(field("manufacturer", &device.manufacturer));
+    query.push_child(form);
+    Ok(())
 }
 
 async fn items(_irsp: Arc<Irsp>, req: IqRequest) -> IqResult {

@@ -4,6 +4,7 @@
 pub mod disco;
 pub mod ping;
 pub mod registration;
+pub mod relationships;
 pub mod time;
 pub mod version;
 
@@ -14,12 +15,17 @@ use hestia_router::Feature;
 #[serde(deny_unknown_fields, default)]
 pub struct FeaturesConfig {
     pub registration: registration::RegistrationConfig,
+    pub relationships: relationships::RelationshipsConfig,
 }
 
 /// Every feature of the IRSP. Adding a feature = adding one line here.
 pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
     vec![
         registration::feature(&cfg.registration),
+        relationships::feature(
+            &cfg.relationships,
+            cfg.registration.min_verification_code_length,
+        ),
         disco::feature(),
         ping::feature(),
         version::feature(),

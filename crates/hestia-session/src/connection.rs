@@ -513,10 +513,17 @@ impl Connection {
         irsp.directory.unbind(&jid, handle.serial);
         metrics::gauge!("hestia_sessions_bound").decrement(1.0);
         if was_available {
+            // Abrupt or graceful, the contacts learn at once (14543-5-8 §12).
             let unavailable = Element::new("presence", ns::CLIENT)
                 .with_attr("type", "unavailable")
                 .with_attr("from", jid.to_string());
-            hestia_router::route::route(&irsp, &jid, unavailable).await;
+            hestia_router::presence::broadcast(&irsp, &jid, unavailable).await;
+        }
+        if irsp.directory.sessions_of(&jid).is_empty()
+            && let Some(local) = jid.local()
+        {
+            // The cached relationships of an account nobody is using would only cost memory.
+            irsp.relations.forget([local]);
         }
     }
 }

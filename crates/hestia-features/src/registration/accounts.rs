@@ -3,6 +3,7 @@
 //! and called by in-band registration, the CLI and the admin HTTP API alike.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hestia_proto::igrs::RegistrationStatus;
 use hestia_proto::{Jid, StreamError};
@@ -160,15 +161,7 @@ impl Registrar {
 
     /// A verification code hashed with a per-device salt (PBKDF2-SHA-256).
     pub fn hash_code(&self, code: &str) -> Result<VerificationCodeHash, RegistrationStatus> {
-        if code.chars().count() < self.cfg.min_verification_code_length {
-            return Err(RegistrationStatus::PolicyFailed);
-        }
-        let keys = ScramKeys::generate(HashAlg::Sha256, code, self.cfg.scram_iterations)
-            .map_err(|_| RegistrationStatus::PolicyFailed)?;
-        Ok(VerificationCodeHash {
-            salt: keys.salt,
-            hash: keys.stored_key,
-        })
+        hash_verification_code(code, self.cfg.min_verification_code_length)
     }
 
     pub async fn change_password(
@@ -222,6 +215,37 @@ impl Registrar {
     }
 }
 
+/// PBKDF2 iterations of stored verification codes: fixed, so that changing the SCRAM iteration
+/// count of passwords does not invalidate the codes printed on devices.
+const VERIFICATION_CODE_ITERATIONS: u32 = 4096;
+
+/// A verification code hashed with a fresh per-device salt, if it meets the length policy.
+pub fn hash_verification_code(
+    code: &str,
+    min_length: usize,
+) -> Result<VerificationCodeHash, RegistrationStatus> {
+    if code.chars().count() < min_length {
+        return Err(RegistrationStatus::PolicyFailed);
+    }
+    let keys = ScramKeys::generate(HashAlg::Sha256, code, VERIFICATION_CODE_ITERATIONS)
+        .map_err(|_| RegistrationStatus::PolicyFailed)?;
+    Ok(VerificationCodeHash {
+        salt: keys.salt,
+        hash: keys.stored_key,
+    })
+}
+
+/// Checks a code against its stored hash in constant time.
+pub fn verify_code(stored: &VerificationCodeHash, code: &str) -> bool {
+    ScramKeys {
+        salt: stored.salt.clone(),
+        iterations: VERIFICATION_CODE_ITERATIONS,
+        stored_key: stored.hash.clone(),
+        server_key: Vec::new(),
+    }
+    .verify_password(HashAlg::Sha256, code)
+}
+
 fn not_found_or_internal(e: StoreError) -> RegistrationStatus {
     match e {
         StoreError::NotFound => RegistrationStatus::MalformedField,
@@ -238,14 +262,40 @@ pub fn kind_label(kind: AccountKind) -> &'static str {
 
 /// Deletes an account and everything it owned, then ends its sessions. False if it did not
 /// exist.
-pub async fn delete_account(irsp: &Irsp, localpart: &str) -> Result<bool, RegistrationStatus> {
+pub async fn delete_account(irsp: &Arc<Irsp>, localpart: &str) -> Result<bool, RegistrationStatus> {
+    let jid = Jid::bare(localpart, irsp.domain.domain()).ok();
+    let _writes = irsp.relations.lock_writes().await;
+    // Its contacts see it go offline while its relationships are still known.
+    for session in jid.iter().flat_map(|j| irsp.directory.sessions_of(j)) {
+        if session.is_available() {
+            let unavailable = hestia_xml::Element::new("presence", hestia_proto::ns::CLIENT)
+                .with_attr("type", "unavailable")
+                .with_attr("from", session.info.jid.to_string());
+            hestia_router::presence::broadcast(irsp, &session.info.jid, unavailable).await;
+        }
+    }
+    let contacts = irsp
+        .store
+        .rosters_containing(localpart)
+        .await
+        .map_err(internal)?;
     let existed = irsp
         .store
         .delete_account(localpart)
         .await
         .map_err(internal)?;
-    if let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
-        end_sessions(irsp, &jid, StreamError::NotAuthorized, "account deleted");
+    irsp.relations
+        .forget(contacts.iter().map(String::as_str).chain([localpart]));
+    if existed {
+        // Account deletion removes it from every other roster (14543-5-8 §10): push that.
+        for owner in &contacts {
+            if let Ok(snapshot) = irsp.relations.snapshot(&irsp.store, owner).await {
+                hestia_router::relations::roster_push(irsp, &snapshot, localpart, snapshot.version);
+            }
+        }
+    }
+    if let Some(jid) = &jid {
+        end_sessions(irsp, jid, StreamError::NotAuthorized, "account deleted");
     }
     if existed {
         tracing::info!(account = localpart, "account deleted");
