@@ -110,6 +110,7 @@ pub fn router(state: HttpState) -> Router<HttpState> {
                 .patch(modify_account)
                 .delete(delete_account),
         )
+        .route("/accounts/{id}/relationships", get(relationships))
         .route("/accounts/{id}/disable", post(disable))
         .route("/accounts/{id}/enable", post(enable))
         .route("/users", post(add_user))
@@ -189,6 +190,44 @@ async fn get_account(State(s): State<HttpState>, UrlPath(id): UrlPath<String>) -
             "user": a.user, "device": a.device, "has_verification_code": a.verification_code.is_some(), "sessions": sessions,
         })),
     ))
+}
+
+/// An account's relationships (its roster with kinds and rights) and, for a device, its
+/// policy and every grant on it (14543-5-8 §9, §10).
+async fn relationships(State(s): State<HttpState>, UrlPath(id): UrlPath<String>) -> ApiResult {
+    let local = localpart(&id)?;
+    existing_account(&s, &local).await?;
+    let snapshot = s
+        .irsp
+        .relations
+        .snapshot(&s.irsp.store, &local)
+        .await
+        .map_err(internal)?;
+    let jid = |l: &str| format!("{l}@{}", s.irsp.domain);
+    let mut items: Vec<_> = snapshot.items.values().collect();
+    items.sort_by(|a, b| a.contact.cmp(&b.contact));
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|i| {
+            json!({
+                "jid": jid(&i.contact), "subscription": i.subscription, "ask": i.ask,
+                "pending_request": i.pending_in.is_some(), "preapproved": i.preapproved,
+                "relation": i.relation, "right": snapshot.right(&i.contact),
+                "name": i.name, "groups": i.groups,
+            })
+        })
+        .collect();
+    let mut body = json!({ "id": local, "roster_version": snapshot.version, "items": items });
+    if snapshot.is_device() {
+        let mut grants: Vec<_> = snapshot.rights.iter().collect();
+        grants.sort();
+        body["policy"] = json!(snapshot.policy);
+        body["grants"] = grants
+            .into_iter()
+            .map(|(u, r)| json!({ "user": jid(u), "right": r }))
+            .collect();
+    }
+    Ok((StatusCode::OK, Json(body)))
 }
 
 /// The account, or 404.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hestia_config::{Duration, write_table};
 use hestia_features::registration::RegistrationConfig;
+use hestia_features::relationships::RelationshipsConfig;
 
 hestia_config::section! {
     /// The IRSP itself.
@@ -110,16 +111,18 @@ pub struct Config {
     pub c2s: C2sSection,
     pub http: HttpSection,
     pub registration: RegistrationConfig,
+    pub relationships: RelationshipsConfig,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "server",
     "store",
     "tls",
     "c2s",
     "http",
     "registration",
+    "relationships",
     "log",
 ];
 
@@ -242,6 +245,7 @@ impl Config {
         write_table(&mut out, "c2s", &c.c2s);
         write_table(&mut out, "http", &c.http);
         write_table(&mut out, "registration", &c.registration);
+        write_table(&mut out, "relationships", &c.relationships);
         write_table(&mut out, "log", &c.log);
         out
     }

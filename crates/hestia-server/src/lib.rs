@@ -55,9 +55,11 @@ impl Server {
             .context("opening the store")?;
         let registry = Registry::new(hestia_features::all(&hestia_features::FeaturesConfig {
             registration: config.registration.clone(),
+            relationships: config.relationships.clone(),
         }))?;
         let options = RoutingOptions {
             max_user_sessions: config.c2s.max_user_sessions,
+            ..RoutingOptions::default()
         };
         let irsp = Irsp::new(domain, store, registry, options);
         let pki = tls::Pki::in_dir(&data_dir);

@@ -79,3 +79,49 @@ async fn admin_creates_a_device_and_resets_its_code() {
     assert_eq!(short.json()["status"], 4);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn admin_reads_a_devices_relationships_policy_and_grants() {
+    let t = TestServer::start().await.expect("server");
+    t.add_user("alice").await.expect("alice");
+    t.add_user("bob").await.expect("bob");
+    t.add_device("lamp-1", "lamp").await.expect("lamp");
+    t.own("alice", "lamp-1").await.expect("own");
+    t.relate(
+        "bob",
+        "lamp-1",
+        hestia_store::RelationKind::Shared,
+        Some(hestia_store::AccessRight::View),
+    )
+    .await
+    .expect("share");
+    let admin = Admin::of(&t);
+    let reply = admin.get("/admin/v1/accounts/lamp-1/relationships").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let body = reply.json();
+    assert_eq!(body["policy"], "code");
+    let domain = t.domain();
+    assert_eq!(
+        body["grants"],
+        json!([
+            { "user": format!("alice@{domain}"), "right": "owner" },
+            { "user": format!("bob@{domain}"), "right": "view" },
+        ])
+    );
+    let items = body["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["jid"], format!("alice@{domain}"));
+    assert_eq!(items[0]["relation"], "owner");
+    assert_eq!(items[0]["subscription"], "both");
+    assert_eq!(items[1]["right"], "view");
+
+    let alice = admin
+        .get("/admin/v1/accounts/alice/relationships")
+        .await
+        .json();
+    assert!(alice.get("policy").is_none(), "a user has no device policy");
+    assert_eq!(alice["items"][0]["right"], "owner");
+    let missing = admin.get("/admin/v1/accounts/nobody/relationships").await;
+    assert_eq!(missing.status, 404);
+    t.stop().await;
+}

@@ -11,14 +11,29 @@ use std::time::Duration;
 
 use hestia_testkit::TestServer;
 
-/// Runs `e2e/slixmpp/<script>.py` against a server holding the accounts `users`.
+/// Runs `e2e/slixmpp/<script>.py` against a server holding the accounts `users`, all friends
+/// of each other (stanzas flow only between related accounts).
 async fn slixmpp(script: &str, users: &[&str]) {
+    run(script, users, true).await;
+}
+
+/// As [`slixmpp`], with accounts that start unrelated (the relationship scenarios).
+async fn slixmpp_strangers(script: &str, users: &[&str]) {
+    run(script, users, false).await;
+}
+
+async fn run(script: &str, users: &[&str], are_friends: bool) {
     let Some(python) = e2e::tool("HESTIA_E2E_PYTHON", "Python with slixmpp") else {
         return;
     };
     let t = TestServer::start().await.expect("server");
     for u in users {
         t.add_user(u).await.expect("user");
+    }
+    for (i, a) in users.iter().enumerate() {
+        for b in users.iter().skip(i + 1).filter(|_| are_friends) {
+            t.befriend(a, b).await.expect("friends");
+        }
     }
     let path = e2e::repo_root().join(format!("e2e/slixmpp/{script}.py"));
     let extra = [("PYTHONDONTWRITEBYTECODE", "1".to_owned())];
@@ -104,4 +119,13 @@ async fn forged_from_never_reaches_the_receiver() {
 #[tokio::test]
 async fn two_hundred_concurrent_logins() {
     slixmpp("concurrent_logins", &[]).await;
+}
+
+#[tokio::test]
+async fn roster_subscriptions_approval_denial_presence_and_probes() {
+    slixmpp_strangers(
+        "roster_subscriptions",
+        &["slix_alice", "slix_bob", "slix_carol", "slix_dave"],
+    )
+    .await;
 }

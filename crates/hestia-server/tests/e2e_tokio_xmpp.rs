@@ -207,6 +207,7 @@ async fn tokio_xmpp_clients_message_iq_and_ping() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let (mut alice, alice_jid) = online(&t, "alice").await;
     let (mut bob, bob_jid) = online(&t, "bob").await;
     assert_eq!(

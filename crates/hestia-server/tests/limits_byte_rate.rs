@@ -22,6 +22,7 @@ async fn fast_sender_is_slowed_not_dropped() {
     .expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     let started = Instant::now();

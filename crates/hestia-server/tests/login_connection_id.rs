@@ -67,6 +67,7 @@ async fn two_connections_are_each_addressable() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut phone = bind(&t, "alice", Some("phone")).await;
     let mut tablet = bind(&t, "alice", Some("tablet")).await;
     let mut bob = t.login("bob").await.expect("bob");
@@ -140,6 +141,7 @@ async fn reused_user_id_replaces_the_old_connection() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut old = bind(&t, "alice", Some("phone")).await;
     let mut new = bind(&t, "alice", Some("phone")).await;
     assert_eq!(new.jid().to_string(), "alice@localhost/phone");

@@ -11,6 +11,7 @@ async fn a_message_to_a_full_jid_reaches_only_that_connection() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob_phone = t.login("bob").await.expect("bob phone");
     let mut bob_laptop = t.login("bob").await.expect("bob laptop");

@@ -16,6 +16,7 @@ async fn an_iq_to_a_full_jid_is_answered_by_its_connection() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     let alice_jid = alice.jid().to_string();

@@ -22,6 +22,7 @@ async fn forged_from_is_invalid_from_and_not_delivered() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     let forged = chat(&bob.jid().to_string(), "it is me, someone else")
@@ -42,6 +43,7 @@ async fn missing_from_is_stamped_with_full_jid() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     alice
@@ -62,6 +64,7 @@ async fn own_bare_from_is_accepted_and_restamped() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     let own = chat(&bob.jid().to_string(), "hi").with_attr("from", "alice@localhost");

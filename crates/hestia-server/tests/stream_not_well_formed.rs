@@ -14,6 +14,7 @@ async fn malformed_xml_closes_only_that_stream() {
     for name in ["alice", "bob", "carol"] {
         t.add_user(name).await.expect("user");
     }
+    t.befriend("bob", "carol").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     let mut carol = t.login("carol").await.expect("carol");

@@ -14,6 +14,7 @@ async fn whitespace_keepalives_do_not_disturb_the_session() {
     let t = TestServer::start().await.expect("server");
     t.add_user("alice").await.expect("alice");
     t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
     let mut alice = t.login("alice").await.expect("alice");
     let mut bob = t.login("bob").await.expect("bob");
     for ws in [&b" "[..], b"\n", b"\r\n\t ", b"  \n  "] {

@@ -10,7 +10,10 @@ use anyhow::{Context, Result};
 use hestia_client::{Bound, ConnectOptions, Connected, Transport};
 use hestia_features::registration::{NewRegistration, Origin};
 use hestia_server::{Config, Server};
-use hestia_store::{AccountKind, DeviceInfo, UserInfo};
+use hestia_store::{
+    AccessRight, AccountKind, DeviceInfo, RelationKind, RelationshipChange, RosterItem,
+    Subscription, UserInfo,
+};
 
 /// Password every helper-made account uses.
 pub const PASSWORD: &str = "correct horse";
@@ -122,6 +125,60 @@ impl TestServer {
             .await
             .map_err(|s| anyhow::anyhow!("registration failed: {}", s.meaning()))?;
         Ok(())
+    }
+
+    /// Relates two accounts directly in the store (as if a relationship flow had completed):
+    /// both roster items `both` with `kind`, and `right` granted when one is a device.
+    pub async fn relate(
+        &self,
+        a: &str,
+        b: &str,
+        kind: RelationKind,
+        right: Option<AccessRight>,
+    ) -> Result<()> {
+        let item = |contact: &str| RosterItem {
+            contact: contact.into(),
+            subscription: Subscription::Both,
+            relation: Some(kind),
+            ..RosterItem::default()
+        };
+        let mut changes = vec![
+            RelationshipChange::PutItem {
+                owner: a.into(),
+                item: item(b),
+            },
+            RelationshipChange::PutItem {
+                owner: b.into(),
+                item: item(a),
+            },
+        ];
+        if let Some(right) = right {
+            let irsp = &self.server.irsp;
+            let a_kind = irsp.store.account(a).await?.map(|x| x.kind);
+            let (device, user) = if a_kind == Some(AccountKind::Device) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            changes.push(RelationshipChange::SetRight {
+                device: device.into(),
+                user: user.into(),
+                right,
+            });
+        }
+        hestia_router::relations::apply(&self.server.irsp, changes).await?;
+        Ok(())
+    }
+
+    /// Makes two users friends (user ↔ user relationship).
+    pub async fn befriend(&self, a: &str, b: &str) -> Result<()> {
+        self.relate(a, b, RelationKind::Friend, None).await
+    }
+
+    /// Makes `user` the owner of `device`.
+    pub async fn own(&self, user: &str, device: &str) -> Result<()> {
+        self.relate(user, device, RelationKind::Owner, Some(AccessRight::Owner))
+            .await
     }
 
     /// Connects over STARTTLS (not yet authenticated).

@@ -84,6 +84,13 @@ pub enum UserCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Show an account's relationships: roster items with kind and right (and, for a device,
+    /// its policy and grants).
+    Relationships {
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// List accounts.
     List {
         /// Only "user" or "device" accounts.
@@ -290,6 +297,9 @@ pub fn user(c: UserCommand) -> Result<()> {
         }
         UserCommand::Show { name, api } => {
             Api::new(&api)?.call("GET", &format!("/accounts/{name}"), None)?
+        }
+        UserCommand::Relationships { name, api } => {
+            Api::new(&api)?.call("GET", &format!("/accounts/{name}/relationships"), None)?
         }
         UserCommand::List { kind, api } => {
             let q = kind.map(|k| format!("?kind={k}")).unwrap_or_default();
