@@ -1,4 +1,6 @@
-// End-to-end check of Hestia with @xmpp/client (xmpp.js), written on its public API.
+// End-to-end check of Hestia with @xmpp/client (xmpp.js), written on its public API: two users
+// become friends with RFC 6121 subscriptions, then exchange messages and IQs; one binds a device
+// by its verification code (the IGRS relation IQ) and receives the device's presence.
 // The Rust driver (crates/hestia-server/tests/e2e_xmpp_js.rs) starts an in-process server and
 // passes HOST, PORT (STARTTLS), DOMAIN, HTTP_BASE, ADMIN_TOKEN; NODE_EXTRA_CA_CERTS names the
 // server's CA so Node's TLS trusts it. Prints PASS/FAIL per check; exits 1 on any failure.
@@ -8,6 +10,9 @@ import { client, xml } from "@xmpp/client";
 const { HOST, PORT, DOMAIN, HTTP_BASE, ADMIN_TOKEN } = process.env;
 const PASSWORD = "xmpp.js secret 1";
 const NS = "urn:example:hestia:e2e";
+const NS_RELATION = "urn:igrs:ra:0:relation";
+const NS_DEVICE = "urn:igrs:ra:0:device";
+const LAMP_CODE = "314159";
 const WAIT_MS = 20_000;
 
 let failures = 0;
@@ -47,23 +52,25 @@ async function online(username, resource) {
     password: PASSWORD,
     resource,
   });
+  // Every message and presence is kept until a waiter takes it.
   xmpp.inbox = [];
   xmpp.waiters = [];
   xmpp.on("stanza", (stanza) => {
-    if (!stanza.is("message")) return;
-    const waiter = xmpp.waiters.shift();
-    if (waiter) waiter(stanza);
+    if (!stanza.is("message") && !stanza.is("presence")) return;
+    const i = xmpp.waiters.findIndex((w) => w.want(stanza));
+    if (i >= 0) xmpp.waiters.splice(i, 1)[0].resolve(stanza);
     else xmpp.inbox.push(stanza);
   });
-  xmpp.nextMessage = () =>
+  xmpp.waitFor = (want, what) =>
     within(
       new Promise((resolve) => {
-        const queued = xmpp.inbox.shift();
-        if (queued) resolve(queued);
-        else xmpp.waiters.push(resolve);
+        const i = xmpp.inbox.findIndex(want);
+        if (i >= 0) resolve(xmpp.inbox.splice(i, 1)[0]);
+        else xmpp.waiters.push({ want, resolve });
       }),
-      `${username} waiting for a message`,
+      `${username} waiting for ${what}`,
     );
+  xmpp.nextMessage = () => xmpp.waitFor((s) => s.is("message"), "a message");
   xmpp.on("error", (err) => console.log(`info: ${username} error: ${err.message ?? err}`));
   const ready = new Promise((resolve) => xmpp.once("online", resolve));
   await within(xmpp.start(), `${username} login`);
@@ -84,6 +91,24 @@ async function main() {
   const aliceSession = sessions.find((s) => s.jid === alice.jid);
   check("xmpp.js logged in with SCRAM-SHA-1 over TLS",
     aliceSession?.mechanism === "SCRAM-SHA-1" && aliceSession?.tls === true, JSON.stringify(aliceSession));
+
+  // Stanzas flow only between related accounts: alice and bob become friends first
+  // (RFC 6121 subscription; the IRSP makes an accepted request mutual).
+  await alice.xmpp.send(xml("presence"));
+  await bob.xmpp.send(xml("presence"));
+  const bare = (j) => j.split("/")[0];
+  await alice.xmpp.send(xml("presence", { to: bare(bob.jid), type: "subscribe" }));
+  const ask = await bob.xmpp.waitFor((s) => s.is("presence") && s.attrs.type === "subscribe", "a request");
+  check("bob receives alice's subscription request", bare(ask.attrs.from) === bare(alice.jid), ask.toString());
+  await bob.xmpp.send(xml("presence", { to: bare(alice.jid), type: "subscribed" }));
+  const ok = await alice.xmpp.waitFor((s) => s.is("presence") && s.attrs.type === "subscribed", "approval");
+  check("alice is told subscribed", bare(ok.attrs.from) === bare(bob.jid), ok.toString());
+  const seen = await alice.xmpp.waitFor(
+    (s) => s.is("presence") && !s.attrs.type && bare(s.attrs.from ?? "") === bare(bob.jid), "bob's presence");
+  check("alice sees bob online", seen.attrs.from === bob.jid, seen.toString());
+  const roster = await within(alice.xmpp.iqCaller.get(xml("query", { xmlns: "jabber:iq:roster" })), "roster");
+  const bobItem = roster.getChildren("item").find((i) => i.attrs.jid === bare(bob.jid));
+  check("alice's roster holds bob with subscription both", bobItem?.attrs.subscription === "both", roster.toString());
 
   // Bob answers a custom-namespace IQ with his own handler.
   bob.xmpp.iqCallee.get(NS, "query", (ctx) =>
@@ -128,6 +153,31 @@ async function main() {
     check("server refuses an unknown IQ with service-unavailable",
       e.condition === "service-unavailable", `${e.name}: ${e.condition ?? e}`);
   }
+
+  // Code binding (IGRS Fig. 5): alice proves possession of a lamp with its verification code.
+  await admin("POST", "/devices", {
+    id: "js_lamp", password: PASSWORD, type: "lamp", verification_code: LAMP_CODE,
+  });
+  const lamp = await online("js_lamp", "fw");
+  await lamp.xmpp.send(xml("presence", {}, xml("status", {}, "ready")));
+  try {
+    const related = await within(alice.xmpp.iqCaller.set(
+      xml("relate", { xmlns: NS_RELATION, device: bare(lamp.jid) }, xml("code", {}, LAMP_CODE)),
+      DOMAIN), "relate by code");
+    check("code accepted: alice is the lamp's owner",
+      related.attrs.kind === "owner" && related.attrs.right === "owner", related.toString());
+  } catch (e) {
+    check("code accepted: alice is the lamp's owner", false, String(e));
+  }
+  const lampPresence = await alice.xmpp.waitFor(
+    (s) => s.is("presence") && !s.attrs.type && s.attrs.from === lamp.jid, "the lamp's presence");
+  check("alice receives the lamp's presence with its device type",
+    lampPresence.getChild("device", NS_DEVICE)?.attrs.type === "lamp"
+      && lampPresence.getChildText("status") === "ready", lampPresence.toString());
+  await within(lamp.xmpp.stop(), "lamp stop");
+  const gone = await alice.xmpp.waitFor(
+    (s) => s.is("presence") && s.attrs.type === "unavailable" && s.attrs.from === lamp.jid, "lamp offline");
+  check("alice sees the lamp go offline", Boolean(gone));
 
   await within(alice.xmpp.stop(), "alice stop");
   await within(bob.xmpp.stop(), "bob stop");
