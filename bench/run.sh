@@ -18,7 +18,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 if [[ -n "${QUICK:-}" ]]; then
     : "${USERS_LOGIN:=500}" "${USERS_IDLE:=1000}" "${USERS_IDLE_TLS:=500}" "${MAX_CONNECTIONS:=2000}"
-    : "${DURATION:=3s}" "${WARMUP:=1s}"
+    : "${DURATION:=3s}" "${WARMUP:=1s}" "${PRESENCE_USERS:=20}" "${DEVICES_PER_USER:=5}"
 fi
 USERS_LOGIN=${USERS_LOGIN:-2000}
 USERS_IDLE=${USERS_IDLE:-10000}
@@ -27,6 +27,11 @@ USERS_IDLE_TLS=${USERS_IDLE_TLS:-5000}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-19000}
 PAIRS=${PAIRS:-50}
 IN_FLIGHT=${IN_FLIGHT:-10}
+# Presence fan-out: users, each with this many related devices online. Its accounts come after
+# the message pairs' (which are related to each other and would see the presence too).
+PRESENCE_USERS=${PRESENCE_USERS:-100}
+DEVICES_PER_USER=${DEVICES_PER_USER:-10}
+PRESENCE_FIRST=$((2 * PAIRS))
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 PORT=5222
@@ -216,6 +221,8 @@ run_server() {
     local server=$1
     local accounts=$USERS_IDLE
     (( USERS_LOGIN > accounts )) && accounts=$USERS_LOGIN
+    local presence_accounts=$((PRESENCE_FIRST + PRESENCE_USERS * (1 + DEVICES_PER_USER)))
+    (( presence_accounts > accounts )) && accounts=$presence_accounts
     if [[ $server == hestia ]] && (( MAX_CONNECTIONS > accounts )); then accounts=$MAX_CONNECTIONS; fi
     start_server "$server"
     bench "$server" register register --users "$accounts" --via inband --register-concurrency 20
@@ -228,6 +235,10 @@ run_server() {
         --duration "$DURATION" --warmup "$WARMUP"
     restart_server "$server"
     bench "$server" iq iq --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
+        --duration "$DURATION" --warmup "$WARMUP"
+    restart_server "$server"
+    bench "$server" presence presence --users "$PRESENCE_USERS" \
+        --devices-per-user "$DEVICES_PER_USER" --first-user "$PRESENCE_FIRST" \
         --duration "$DURATION" --warmup "$WARMUP"
     restart_server "$server"
     bench "$server" login login --users "$USERS_LOGIN" --concurrency 50

@@ -41,7 +41,8 @@ def fmt(v, digits=0):
     return f"{v:,.{digits}f}"
 
 
-# (label, scenario, path, digits, higher_is_better)
+# (label, scenario, path, digits, higher_is_better); path None is the latency cell, a list of
+# paths is one cell of several figures (the ratio uses the first).
 ROWS = [
     ("XEP-0077 registrations/s", "register", ("registrations_per_sec",), 0, True),
     ("messages/s, 50 pairs × 10 in flight (both directions)", "messages", ("per_sec",), 0, True),
@@ -56,6 +57,11 @@ ROWS = [
     ("IQ round trips/s, 50 pairs × 10 in flight", "iq", ("per_sec",), 0, True),
     ("IQ round trips per server-CPU-second", "iq", ("per_server_cpu_sec",), 0, True),
     ("IQ latency p50 / p99 (ms)", "iq", None, 1, False),
+    ("presence updates delivered/s, 100 users × 10 devices", "presence", ("deliveries_per_s",), 0, True),
+    ("presence updates delivered per server-CPU-second", "presence", ("deliveries_per_server_cpu_s",), 0, True),
+    ("presence delivery latency p50 / p99 (ms)", "presence", None, 1, False),
+    ("presence deliveries lost", "presence", ("lost",), 0, None),
+    ("unavailable after a TCP drop, p50 / max (ms)", "presence", [("unavailable_p50_ms",), ("unavailable_max_ms",)], 1, False),
     ("logins/s (SCRAM, 50 in flight)", "login", ("logins_per_sec",), 0, True),
     ("logins per server-CPU-second", "login", ("logins_per_server_cpu_sec",), 0, True),
     ("login latency p50 / p99 (ms)", "login", None, 1, False),
@@ -88,6 +94,10 @@ def main():
             if path is None:
                 cells.append(latency_cell(r, digits, scenario.startswith("messages")))
                 values[s] = get(r, "latency", "p99_ms")
+            elif isinstance(path, list):
+                vs = [get(r, *p) for p in path]
+                values[s] = vs[0] if isinstance(vs[0], (int, float)) else None
+                cells.append("–" if all(v is None for v in vs) else " / ".join(fmt(v, digits) for v in vs))
             else:
                 v = get(r, *path)
                 values[s] = v if isinstance(v, (int, float)) else None

@@ -6,10 +6,16 @@
 //! and a XEP-0199 ping. Given `--server-pid`, the CPU time (utime + stime from `/proc`) and RSS
 //! of the server's process tree are sampled around the measured window so that results can be
 //! reported per server-CPU-second, which is far more stable on a shared machine than raw rates.
+//!
+//! Scenarios that exchange stanzas relate their accounts first (mutual RFC 6121 roster
+//! subscriptions, `relate`): Hestia routes stanzas only between related accounts, and every
+//! server sends presence only across subscriptions.
 
 mod accounts;
 mod login;
+mod presence;
 mod procfs;
+mod relate;
 mod stats;
 mod traffic;
 
@@ -50,6 +56,11 @@ enum Scenario {
     Messages(traffic::TrafficArgs),
     /// IQ round trips (XEP-0199 ping) between the two clients of each pair, both directions.
     Iq(traffic::TrafficArgs),
+    /// Presence fan-out: N users each with R related devices online; each user broadcasts
+    /// presence updates, K in flight (one completes when all R devices have it); deliveries per
+    /// server-CPU-second and latency; then the time until every device sees a user
+    /// `unavailable` after its TCP connection is dropped.
+    Presence(presence::PresenceArgs),
 }
 
 /// Which server to load and how to log in to it.
@@ -235,6 +246,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Scenario::Idle(a) => login::run_idle(a).await,
             Scenario::Messages(a) => traffic::run(a, traffic::Kind::Messages).await,
             Scenario::Iq(a) => traffic::run(a, traffic::Kind::Iq).await,
+            Scenario::Presence(a) => presence::run(a).await,
         }
     })
 }

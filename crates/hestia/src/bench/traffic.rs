@@ -2,10 +2,14 @@
 //! sender, latency from a timestamp in the body) and IQ round trips (XEP-0199 pings between
 //! the two clients, both directions, K outstanding per requester).
 //!
-//! Timeline: all 2·P clients log in; traffic starts; after `--warmup` the measured window of
-//! `--duration` begins (server CPU and the generator's own CPU are sampled at both ends and
-//! only stanzas received inside it count towards rates and latencies); then senders stop, the
-//! generator waits for everything in flight to arrive, and loss = sent − received overall.
+//! Timeline: all 2·P clients log in; each pair is related (mutual roster subscription, see
+//! `relate`: Hestia routes stanzas only between related accounts); traffic starts; after
+//! `--warmup` the measured window of `--duration` begins (server CPU and the generator's own
+//! CPU are sampled at both ends and only stanzas received inside it count towards rates and
+//! latencies); then senders stop, the generator waits for everything in flight to arrive, and
+//! loss = sent − received overall.
+//! Stanzas that are not part of the traffic (presence, roster pushes) are skipped; IQ requests
+//! among them (roster pushes) get an empty result.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +20,13 @@ use clap::Args;
 use hestia_client::{Bound, Element, Receiver, Sender};
 use hestia_proto::ns;
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::procfs::{Sample, self_cpu_seconds};
 use super::stats::{Latencies, ratio, round1, run_jobs};
-use super::{AccountArgs, Target, accounts, full_login, now_ns, report};
+use super::{AccountArgs, Target, accounts, full_login, now_ns, relate, report};
 
 #[derive(Debug, Args)]
 pub struct TrafficArgs {
@@ -101,6 +105,8 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
     for s in sessions {
         bound.push(s?);
     }
+    let (bound, relating) = relate::relate_pairs(bound, args.concurrency, t.step_timeout).await?;
+    eprintln!("{}", relating.summary());
     let jids: Vec<String> = bound.iter().map(|b| b.jid().to_string()).collect();
 
     let start = now_ns();
@@ -125,10 +131,13 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
             for (i, session) in bound.into_iter().enumerate() {
                 let peer = i ^ 1;
                 let (tx, rx) = session.into_split();
+                // IQ results the receiver owes (roster pushes) leave through the sender.
+                let (reply_tx, reply_rx) = mpsc::unbounded_channel();
                 senders.spawn(send_messages(
                     tx,
                     jids[peer].clone(),
                     dirs[i].clone(),
+                    reply_rx,
                     shared.clone(),
                     stop.clone(),
                 ));
@@ -136,6 +145,7 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
                     rx,
                     dirs[peer].clone(),
                     dirs[i].clone(),
+                    reply_tx,
                     shared.clone(),
                     done.clone(),
                 ));
@@ -248,6 +258,8 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
             "sent": sent,
             "received": received,
             "lost": lost,
+            "relationships_established": relating.established,
+            "relationships_existing": relating.existing,
             "errors": errors,
             "client_errors": task_errors.len(),
             "first_client_error": task_errors.first(),
@@ -273,6 +285,7 @@ async fn send_messages(
     mut tx: Sender,
     peer: String,
     dir: Arc<Direction>,
+    mut replies: mpsc::UnboundedReceiver<Element>,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) -> Sender {
@@ -280,6 +293,12 @@ async fn send_messages(
         let permit = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            Some(reply) = replies.recv() => {
+                if tx.send(&reply).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             p = dir.window.acquire() => p,
         };
         match permit {
@@ -296,11 +315,13 @@ async fn send_messages(
 }
 
 /// Reads one client's messages: those from the peer free a slot in the peer's window; a
-/// bounce of our own message frees one in ours and counts as an error.
+/// bounce of our own message frees one in ours and counts as an error. IQ requests (roster
+/// pushes) are answered through `replies`; other stanzas are skipped.
 async fn receive_messages(
     mut rx: Receiver,
     incoming: Arc<Direction>,
     outgoing: Arc<Direction>,
+    replies: mpsc::UnboundedSender<Element>,
     shared: Arc<Shared>,
     done: CancellationToken,
 ) -> TaskResult {
@@ -320,6 +341,10 @@ async fn receive_messages(
                 };
             }
         };
+        if let Some(result) = relate::iq_result(&el) {
+            let _ = replies.send(result);
+            continue;
+        }
         if el.name() != "message" {
             continue;
         }
@@ -352,7 +377,7 @@ fn ping(to: &str) -> Element {
 }
 
 /// One client of an IQ pair: keeps `in_flight` pings outstanding to its peer and answers the
-/// peer's pings.
+/// peer's pings (and any other IQ request, such as a roster push, with an empty result).
 async fn iq_client(
     mut session: Bound,
     peer: String,
@@ -385,39 +410,32 @@ async fn iq_client(
         if el.name() != "iq" {
             continue;
         }
-        match el.attr("type") {
-            Some("get") => {
-                let mut result = Element::new("iq", ns::CLIENT).with_attr("type", "result");
-                if let Some(from) = el.attr("from") {
-                    result.set_attr("to", from);
-                }
-                if let Some(id) = el.attr("id") {
-                    result.set_attr("id", id);
-                }
-                if let Err(e) = session.send(&result).await {
-                    return fail(latencies, e);
-                }
+        if let Some(result) = relate::iq_result(&el) {
+            if let Err(e) = session.send(&result).await {
+                return fail(latencies, e);
             }
-            Some(kind @ ("result" | "error")) => {
-                let Some(sent_at) = el.attr("id").and_then(|id| id.parse::<u64>().ok()) else {
-                    continue;
-                };
-                if kind == "error" {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                let now = now_ns();
-                shared.received.fetch_add(1, Ordering::Relaxed);
-                if shared.in_window(now) {
-                    latencies.push(now.saturating_sub(sent_at));
-                }
-                if !stop.is_cancelled() {
-                    shared.sent.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = session.send(&ping(&peer)).await {
-                        return fail(latencies, e);
-                    }
-                }
+            continue;
+        }
+        // The answer to one of our pings.
+        let Some(kind @ ("result" | "error")) = el.attr("type") else {
+            continue;
+        };
+        let Some(sent_at) = el.attr("id").and_then(|id| id.parse::<u64>().ok()) else {
+            continue;
+        };
+        if kind == "error" {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let now = now_ns();
+        shared.received.fetch_add(1, Ordering::Relaxed);
+        if shared.in_window(now) {
+            latencies.push(now.saturating_sub(sent_at));
+        }
+        if !stop.is_cancelled() {
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = session.send(&ping(&peer)).await {
+                return fail(latencies, e);
             }
-            _ => {}
         }
     }
 }
