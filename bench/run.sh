@@ -5,6 +5,7 @@
 #   bench/run.sh                       # everything, all three servers
 #   SERVERS="hestia" bench/run.sh      # one server
 #   QUICK=1 bench/run.sh               # smaller counts, shorter windows (smoke test)
+#   SCENARIOS="presence" bench/run.sh  # only these scenarios (registration always runs)
 #
 # Each server runs pinned to CPU $SERVER_CPU, the load generator (`hestia bench`) to $GEN_CPU.
 # Each server gets a fresh temporary data directory; accounts are created once (XEP-0077 in-band
@@ -33,6 +34,7 @@ PRESENCE_USERS=${PRESENCE_USERS:-100}
 DEVICES_PER_USER=${DEVICES_PER_USER:-10}
 PRESENCE_FIRST=$((2 * PAIRS))
 DURATION=${DURATION:-10s}
+SCENARIOS=${SCENARIOS:-"messages messages-light iq presence login idle idle-tls max-connections"}
 WARMUP=${WARMUP:-2s}
 PORT=5222
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
@@ -217,40 +219,42 @@ bench() {
     fi
 }
 
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# scenario SERVER NAME ARGS…: a scenario on a freshly restarted server.
+scenario() {
+    restart_server "$1"
+    bench "$@"
+}
+
 run_server() {
     local server=$1
-    local accounts=$USERS_IDLE
-    (( USERS_LOGIN > accounts )) && accounts=$USERS_LOGIN
-    local presence_accounts=$((PRESENCE_FIRST + PRESENCE_USERS * (1 + DEVICES_PER_USER)))
-    (( presence_accounts > accounts )) && accounts=$presence_accounts
-    if [[ $server == hestia ]] && (( MAX_CONNECTIONS > accounts )); then accounts=$MAX_CONNECTIONS; fi
+    # Enough accounts for the largest scenario that runs.
+    local accounts=$((2 * PAIRS))
+    need() { (( $1 > accounts )) && accounts=$1; return 0; }
+    wants login && need "$USERS_LOGIN"
+    wants idle && need "$USERS_IDLE"
+    wants idle-tls && need "$USERS_IDLE_TLS"
+    wants presence && need $((PRESENCE_FIRST + PRESENCE_USERS * (1 + DEVICES_PER_USER)))
+    [[ $server == hestia ]] && wants max-connections && need "$MAX_CONNECTIONS"
     start_server "$server"
     bench "$server" register register --users "$accounts" --via inband --register-concurrency 20
-
-    restart_server "$server"
-    bench "$server" messages messages --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
+    wants messages && scenario "$server" messages messages --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
         --duration "$DURATION" --warmup "$WARMUP"
-    restart_server "$server"
-    bench "$server" messages-light messages --pairs 10 --in-flight 1 \
+    wants messages-light && scenario "$server" messages-light messages --pairs 10 --in-flight 1 \
         --duration "$DURATION" --warmup "$WARMUP"
-    restart_server "$server"
-    bench "$server" iq iq --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
+    wants iq && scenario "$server" iq iq --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
         --duration "$DURATION" --warmup "$WARMUP"
-    restart_server "$server"
-    bench "$server" presence presence --users "$PRESENCE_USERS" \
+    wants presence && scenario "$server" presence presence --users "$PRESENCE_USERS" \
         --devices-per-user "$DEVICES_PER_USER" --first-user "$PRESENCE_FIRST" \
         --duration "$DURATION" --warmup "$WARMUP"
-    restart_server "$server"
-    bench "$server" login login --users "$USERS_LOGIN" --concurrency 50
-    restart_server "$server"
-    bench "$server" idle idle --users "$USERS_IDLE" --concurrency 50
-    if [[ $server != ejabberd ]]; then
-        restart_server "$server"
-        bench "$server" idle-tls idle --users "$USERS_IDLE_TLS" --concurrency 50 --tls --ca "$CA_FILE"
+    wants login && scenario "$server" login login --users "$USERS_LOGIN" --concurrency 50
+    wants idle && scenario "$server" idle idle --users "$USERS_IDLE" --concurrency 50
+    if [[ $server != ejabberd ]] && wants idle-tls; then
+        scenario "$server" idle-tls idle --users "$USERS_IDLE_TLS" --concurrency 50 --tls --ca "$CA_FILE"
     fi
-    if [[ $server == hestia ]] && (( MAX_CONNECTIONS > 0 )); then
-        restart_server "$server"
-        bench "$server" max-connections idle --users "$MAX_CONNECTIONS" --concurrency 50
+    if [[ $server == hestia ]] && (( MAX_CONNECTIONS > 0 )) && wants max-connections; then
+        scenario "$server" max-connections idle --users "$MAX_CONNECTIONS" --concurrency 50
     fi
     stop_server
 }

@@ -62,6 +62,12 @@ hestia_config::section! {
         pub max_pre_auth_stanzas: u32 = 32,
         /// A stream that has not logged in and bound a connection ID by then is closed.
         pub auth_timeout: Duration = Duration::secs(60),
+        /// A logged-in connection silent this long is sent a XEP-0199 ping (0 = never): how a
+        /// device that lost power or network without closing its TCP connection is noticed.
+        pub keepalive_interval: Duration = Duration::secs(60),
+        /// A connection that sends nothing this long after a keep-alive ping is closed with
+        /// `connection-timeout`, and its contacts see it unavailable.
+        pub keepalive_timeout: Duration = Duration::secs(30),
         /// Bytes per second one connection may send (0 = unlimited); faster senders are slowed.
         pub max_bytes_per_second: u64 = 131_072,
         /// Burst allowance above that rate, in bytes.

@@ -157,6 +157,8 @@ fn c2s_options(config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> C2sOp
         },
         max_pre_auth_stanzas: c.max_pre_auth_stanzas,
         auth_timeout: c.auth_timeout.get(),
+        keepalive_interval: c.keepalive_interval.get(),
+        keepalive_timeout: c.keepalive_timeout.get(),
         max_bytes_per_second: c.max_bytes_per_second,
         burst_bytes: c.burst_bytes,
         max_failed_logins_per_address: c.max_failed_logins_per_address,

@@ -18,6 +18,10 @@ pub struct C2sOptions {
     pub max_pre_auth_stanzas: u32,
     /// An unauthenticated (or unbound) stream is closed after this long.
     pub auth_timeout: Duration,
+    /// A bound connection silent this long is pinged (zero = never) …
+    pub keepalive_interval: Duration,
+    /// … and closed with `connection-timeout` if it then stays silent this long.
+    pub keepalive_timeout: Duration,
     /// Bytes per second per connection (0 = unlimited) and the burst allowance.
     pub max_bytes_per_second: u64,
     pub burst_bytes: u64,
@@ -42,6 +46,8 @@ impl Default for C2sOptions {
             post_auth_limits: Limits::default(),
             max_pre_auth_stanzas: 32,
             auth_timeout: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(30),
             max_bytes_per_second: 0,
             burst_bytes: 1 << 20,
             max_failed_logins_per_address: 20,

@@ -196,6 +196,7 @@ impl Connection {
             self.c2s.options.burst_bytes,
         );
         let shutdown = self.c2s.shutdown.clone();
+        let mut keepalive = KeepAlive::new(&self.c2s.options);
         loop {
             loop {
                 let event = self.parser.next().map_err(xml_exit)?;
@@ -210,6 +211,7 @@ impl Connection {
             }
             self.flush(io).await?;
             let is_bound = self.outbound.is_some();
+            let watch = is_bound && keepalive.is_on();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Err(Exit::Shutdown),
@@ -217,11 +219,19 @@ impl Connection {
                 _ = tokio::time::sleep_until(deadline.into()), if !is_bound => {
                     return Err(Exit::stream(StreamError::ConnectionTimeout, "login not completed in time"));
                 }
+                _ = tokio::time::sleep_until(keepalive.deadline().into()), if watch => {
+                    if keepalive.is_pinged() {
+                        return Err(Exit::stream(StreamError::ConnectionTimeout, "no answer to the keep-alive ping"));
+                    }
+                    keepalive.ping(Instant::now());
+                    self.write_keepalive_ping();
+                }
                 read = read_into(io, &mut self.parser) => {
                     let n = read.map_err(Exit::Io)?;
                     if n == 0 {
                         return Err(Exit::Eof);
                     }
+                    keepalive.heard(Instant::now());
                     if let Some(pause) = shaper.take(n, Instant::now()) {
                         metrics::counter!("hestia_c2s_throttled_total").increment(1);
                         tokio::time::sleep(pause).await;
@@ -229,6 +239,22 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// A XEP-0199 ping to the bound connection: any answer (a result, or an error from a
+    /// client without ping support) proves the peer is still there.
+    fn write_keepalive_ping(&mut self) {
+        let Phase::Bound { handle, .. } = &self.phase else {
+            return;
+        };
+        let ping = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .with_attr("id", format!("keepalive-{}", new_id()))
+            .with_attr("from", self.c2s.irsp.domain.to_string())
+            .with_attr("to", handle.info.jid.to_string())
+            .with_child(Element::new("ping", ns::PING));
+        ping.write_to(&mut self.out, ns::CLIENT);
+        metrics::counter!("hestia_c2s_keepalive_pings_total").increment(1);
     }
 
     /// Writes queued stanzas (batching whatever else is already queued) or closes.
@@ -311,9 +337,15 @@ impl Connection {
             }
             Phase::Authenticated { .. } | Phase::Bound { .. } => {
                 let mut f = stream::bind_features();
+                // XEP-0478: how long the server waits for data before it closes the stream.
+                let idle = if opts.keepalive_interval.is_zero() {
+                    0
+                } else {
+                    (opts.keepalive_interval + opts.keepalive_timeout).as_secs()
+                };
                 f.push(stream::stream_limits(
                     opts.post_auth_limits.max_stanza_bytes,
-                    0,
+                    idle,
                 ));
                 for feature in self.c2s.irsp.registry.features() {
                     f.extend(feature.stream_features.iter().cloned());
@@ -535,6 +567,48 @@ thread_local! {
 }
 
 /// Reads what is available straight into the parser; 0 = end of stream.
+/// When a silent bound connection is pinged, and when it is given up for lost.
+#[derive(Debug)]
+struct KeepAlive {
+    interval: Duration,
+    timeout: Duration,
+    deadline: Instant,
+    is_pinged: bool,
+}
+
+impl KeepAlive {
+    fn new(options: &crate::C2sOptions) -> KeepAlive {
+        KeepAlive {
+            interval: options.keepalive_interval,
+            timeout: options.keepalive_timeout,
+            deadline: Instant::now() + options.keepalive_interval,
+            is_pinged: false,
+        }
+    }
+
+    fn is_on(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn is_pinged(&self) -> bool {
+        self.is_pinged
+    }
+
+    fn ping(&mut self, now: Instant) {
+        self.is_pinged = true;
+        self.deadline = now + self.timeout;
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.is_pinged = false;
+        self.deadline = now + self.interval;
+    }
+}
+
 async fn read_into(io: &mut Io, parser: &mut StreamParser) -> std::io::Result<usize> {
     std::future::poll_fn(|cx| {
         READ_BUF.with_borrow_mut(|buf| {

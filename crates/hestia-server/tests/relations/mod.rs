@@ -258,10 +258,7 @@ pub type Want<'a> = (&'a str, &'a dyn Fn(&Element) -> bool);
 /// Receives until every expectation has been met, in any order (the server may interleave a
 /// roster push, a presence and a server push differently); returns the matches in the order
 /// of `wants`.
-pub async fn expect_each(
-    client: &mut Bound,
-    wants: &[Want<'_>],
-) -> Vec<Element> {
+pub async fn expect_each(client: &mut Bound, wants: &[Want<'_>]) -> Vec<Element> {
     let mut found: Vec<Option<Element>> = vec![None; wants.len()];
     let deadline = tokio::time::Instant::now() + ARRIVES;
     while found.iter().any(Option::is_none) {
