@@ -111,8 +111,10 @@ def main():
                 ratios.append("")
             elif better:
                 ratios.append(f"{h / o:,.1f}×")
-            else:
+            elif o >= h:
                 ratios.append(f"{o / h:,.1f}× less")
+            else:
+                ratios.append(f"{h / o:,.1f}× more")
         print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
 
 
