@@ -5,6 +5,7 @@
 // Test helpers outside #[test] functions fail loudly too.
 #![allow(clippy::expect_used)]
 
+mod conversation;
 mod e2e;
 
 use std::time::Duration;
@@ -128,4 +129,48 @@ async fn roster_subscriptions_approval_denial_presence_and_probes() {
         &["slix_alice", "slix_bob", "slix_carol", "slix_dave"],
     )
     .await;
+}
+
+/// The README's walk-through, as a newcomer runs it: `examples/slixmpp_newcomer.py` registers
+/// alice in-band, the admin API adds lamp-1 with the code printed on it, and
+/// `examples/slixmpp_bind_lamp.py` binds the lamp by that code and sees it online.
+#[tokio::test]
+async fn readme_walkthrough_examples_register_alice_and_bind_the_lamp() {
+    let Some(python) = e2e::tool("HESTIA_E2E_PYTHON", "Python with slixmpp") else {
+        return;
+    };
+    let t = TestServer::start().await.expect("server");
+    let ca = t
+        .server
+        .ca_file
+        .as_ref()
+        .expect("generated CA")
+        .display()
+        .to_string();
+    let port = t.c2s_addr().port().to_string();
+    let example = |name: &str| {
+        let path = e2e::repo_root().join(format!("examples/{name}.py"));
+        vec![path.display().to_string(), ca.clone(), port.clone()]
+    };
+    let limit = Duration::from_secs(60);
+    e2e::run_client(&t, &python, &example("slixmpp_newcomer"), &[], limit).await;
+    let created = conversation::Admin::of(&t)
+        .post(
+            "/admin/v1/devices",
+            serde_json::json!({
+                "id": "lamp-1", "password": "lamp-secret-1", "type": "lamp", "model": "L1",
+                "manufacturer": "Acme", "serial": "SN-0001", "verification_code": "493817",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    e2e::run_client(&t, &python, &example("slixmpp_bind_lamp"), &[], limit).await;
+    let lamp = t.server.irsp.store.roster("lamp-1").await.expect("store").1;
+    assert!(
+        lamp.iter().any(|i| i.contact == "alice"
+            && i.relation == Some(hestia_store::RelationKind::Owner)
+            && i.subscription == hestia_store::Subscription::Both),
+        "{lamp:?}"
+    );
+    t.stop().await;
 }
