@@ -2,6 +2,7 @@
 //! disco features as data. [`all`] is the one place they are registered.
 
 pub mod disco;
+pub mod offline;
 pub mod ping;
 pub mod registration;
 pub mod relationships;
@@ -26,6 +27,7 @@ pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
             &cfg.relationships,
             cfg.registration.min_verification_code_length,
         ),
+        offline::feature(),
         disco::feature(),
         ping::feature(),
         version::feature(),

@@ -17,6 +17,8 @@ pub struct RoutingOptions {
     pub max_user_sessions: usize,
     /// How many stanzas one account may hold in offline storage.
     pub max_offline_stanzas: u32,
+    /// Stored stanzas older than this are discarded undelivered.
+    pub offline_expiry: std::time::Duration,
 }
 
 impl Default for RoutingOptions {
@@ -24,6 +26,7 @@ impl Default for RoutingOptions {
         RoutingOptions {
             max_user_sessions: 10,
             max_offline_stanzas: 1000,
+            offline_expiry: std::time::Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -217,7 +217,13 @@ async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
             return;
         }
     };
+    let oldest = crate::push::unix_now()
+        .saturating_sub(i64::try_from(irsp.options.offline_expiry.as_secs()).unwrap_or(i64::MAX));
     for s in stored {
+        if s.stored_at < oldest {
+            metrics::counter!("hestia_offline_dropped_total", "reason" => "expired").increment(1);
+            continue;
+        }
         let Ok(mut stanza) = hestia_xml::parse_element(&s.stanza, ns::CLIENT) else {
             continue;
         };

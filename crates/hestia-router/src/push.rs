@@ -58,7 +58,7 @@ pub async fn push(
 pub async fn deliver_or_store(
     irsp: &Irsp,
     localpart: &str,
-    mut stanza: Element,
+    stanza: Element,
     may_store: bool,
 ) -> PushOutcome {
     let Some(bare) = account_jid(irsp, localpart) else {
@@ -78,6 +78,29 @@ pub async fn deliver_or_store(
     if !may_store {
         return PushOutcome::Dropped;
     }
+    match store_offline(irsp, localpart, stanza).await {
+        Stored::Yes => PushOutcome::Stored,
+        Stored::Full | Stored::Failed => PushOutcome::Dropped,
+    }
+}
+
+/// What became of a stanza handed to offline storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Committed: it survives a crash from here on.
+    Yes,
+    /// The account's quota (`offline.max_stanzas`) is used up.
+    Full,
+    /// The store failed (or the account is gone).
+    Failed,
+}
+
+/// Stores a stanza for the account's next login, addressed to its bare JID; returns only once
+/// the store has committed it, so a sender is never told "accepted" for a stanza a crash loses.
+pub async fn store_offline(irsp: &Irsp, localpart: &str, mut stanza: Element) -> Stored {
+    let Some(bare) = account_jid(irsp, localpart) else {
+        return Stored::Failed;
+    };
     stanza.set_attr("to", bare.to_string());
     let xml = stanza.to_xml(ns::CLIENT);
     let now = unix_now();
@@ -88,16 +111,16 @@ pub async fn deliver_or_store(
     {
         Ok(true) => {
             metrics::counter!("hestia_offline_stored_total").increment(1);
-            PushOutcome::Stored
+            Stored::Yes
         }
         Ok(false) => {
-            tracing::warn!(localpart, "offline storage full; stanza dropped");
+            tracing::warn!(localpart, "offline storage full; stanza refused");
             metrics::counter!("hestia_offline_dropped_total", "reason" => "quota").increment(1);
-            PushOutcome::Dropped
+            Stored::Full
         }
         Err(e) => {
             tracing::debug!(localpart, error = %e, "stanza not stored");
-            PushOutcome::Dropped
+            Stored::Failed
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use hestia_proto::stanza::{self, error_reply, iq_payload, iq_result};
-use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StanzaKind};
+use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StanzaKind, ns};
 use hestia_xml::Element;
 
 use crate::relations::{Need, may_reach};
@@ -151,6 +151,36 @@ async fn account_exists(irsp: &Irsp, jid: &Jid) -> bool {
     matches!(irsp.store.credentials(local).await, Ok(Some(_)))
 }
 
+/// A message for an account with no available connection (RFC 6121 §8.5.2.2.1, XEP-0160):
+/// `normal` and `chat` are stored for its next login unless they carry a XEP-0334 no-store
+/// hint; headlines are dropped; anything not stored bounces `service-unavailable`, a full
+/// quota `resource-constraint`. Only related senders get here, so storing reveals nothing.
+async fn store_for_offline(irsp: &Irsp, to: &Jid, msg: Element) -> Reply {
+    match msg.attr("type").unwrap_or("normal") {
+        "headline" => return None,
+        "normal" | "chat" if !has_no_store_hint(&msg) => {}
+        _ => return bounce(&msg, Cond::ServiceUnavailable),
+    }
+    let Some(localpart) = to.local() else {
+        return bounce(&msg, Cond::ServiceUnavailable);
+    };
+    match crate::push::store_offline(irsp, localpart, msg.clone()).await {
+        crate::push::Stored::Yes => None,
+        crate::push::Stored::Full => {
+            let error = StanzaError::new(Cond::ResourceConstraint)
+                .with_text("the recipient's offline storage is full");
+            Some(error_reply(&msg, &error))
+        }
+        crate::push::Stored::Failed => bounce(&msg, Cond::ServiceUnavailable),
+    }
+}
+
+/// XEP-0334 §4: `<no-store/>` or `<no-permanent-store/>` keep a message out of offline storage.
+fn has_no_store_hint(msg: &Element) -> bool {
+    msg.get_child("no-store", ns::HINTS).is_some()
+        || msg.get_child("no-permanent-store", ns::HINTS).is_some()
+}
+
 fn deliver_to_full(irsp: &Irsp, to: &Jid, stanza: Element, missing: Cond) -> Reply {
     match irsp.directory.get(to) {
         Some(session) => deliver(&session, stanza),
@@ -201,14 +231,7 @@ async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Eleme
         .filter(SessionHandle::is_available)
         .collect();
     if available.is_empty() {
-        // Offline storage arrives with the message-exchange feature (issue #4); until then an
-        // offline or unknown recipient is reported to the sender the same way (RFC 6121
-        // §8.5.2.2.1, §8.5.1), which also keeps account existence private.
-        return if msg_type == "headline" {
-            None
-        } else {
-            bounce(&msg, Cond::ServiceUnavailable)
-        };
+        return store_for_offline(irsp, &to, msg).await;
     }
     for session in &available {
         session.deliver(msg.clone());

@@ -98,6 +98,17 @@ hestia_config::section! {
 }
 
 hestia_config::section! {
+    /// Offline storage: messages and server pushes kept for an account with no available
+    /// connection, delivered at its next login with a XEP-0203 delay stamp.
+    pub struct OfflineSection {
+        /// Stanzas one account may hold; a message beyond it bounces `resource-constraint`.
+        pub max_stanzas: u32 = 1000,
+        /// Stored stanzas older than this are discarded undelivered.
+        pub expiry: Duration = Duration::secs(30 * 24 * 3600),
+    }
+}
+
+hestia_config::section! {
     /// Logging.
     pub struct LogSection {
         /// Filter in tracing's EnvFilter syntax, e.g. "info" or "hestia_session=debug,info".
@@ -118,10 +129,11 @@ pub struct Config {
     pub http: HttpSection,
     pub registration: RegistrationConfig,
     pub relationships: RelationshipsConfig,
+    pub offline: OfflineSection,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "server",
     "store",
     "tls",
@@ -129,6 +141,7 @@ const SECTIONS: [&str; 8] = [
     "http",
     "registration",
     "relationships",
+    "offline",
     "log",
 ];
 
@@ -252,6 +265,7 @@ impl Config {
         write_table(&mut out, "http", &c.http);
         write_table(&mut out, "registration", &c.registration);
         write_table(&mut out, "relationships", &c.relationships);
+        write_table(&mut out, "offline", &c.offline);
         write_table(&mut out, "log", &c.log);
         out
     }

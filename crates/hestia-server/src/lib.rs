@@ -59,7 +59,8 @@ impl Server {
         }))?;
         let options = RoutingOptions {
             max_user_sessions: config.c2s.max_user_sessions,
-            ..RoutingOptions::default()
+            max_offline_stanzas: config.offline.max_stanzas,
+            offline_expiry: config.offline.expiry.get(),
         };
         let irsp = Irsp::new(domain, store, registry, options);
         let pki = tls::Pki::in_dir(&data_dir);

@@ -1,5 +1,5 @@
 //! The unauthenticated probes of the HTTP port: GET /health and /ready are 200, and /metrics is
-//! Prometheus text that counts routed stanzas after some traffic.
+//! Prometheus text that counts routed and offline-stored stanzas after some traffic.
 
 mod conversation;
 
@@ -18,7 +18,16 @@ async fn health_ready_and_metrics() {
     alice.ping().await.expect("ping");
     let to = format!("alice@{}", t.domain());
     alice.send(&chat(&to, "note to self")).await.expect("send");
-    alice.recv().await.expect("bounce: no available connection");
+    // No available connection: the note waits in offline storage for alice's next presence.
+    alice.ping().await.expect("ping after the message");
+    let held = t
+        .server
+        .irsp
+        .store
+        .count_offline("alice")
+        .await
+        .expect("store");
+    assert_eq!(held, 1);
 
     let metrics = probe.get("/metrics").await;
     assert_eq!(metrics.status, 200, "{metrics:?}");
@@ -34,6 +43,14 @@ async fn health_ready_and_metrics() {
     assert!(
         routed.iter().any(|l| l.contains("kind=\"message\"")),
         "{routed:?}"
+    );
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l.starts_with("hestia_offline_stored_total")),
+        "{}",
+        metrics.text
     );
     t.stop().await;
 }

@@ -34,6 +34,12 @@ pub fn clauses() -> Vec<Clause> {
         ),
         c(
             "ISO/IEC 14543-5-8",
+            "§12",
+            "Logout: graceful, TCP loss, and silence found by keep-alive pings",
+        ),
+        c("XEP-0199", "§4.1", "Server-to-client ping as keep-alive"),
+        c(
+            "ISO/IEC 14543-5-8",
             "§14",
             "Security: TLS, SASL, limits on stranger input, server-stamped from",
         ),
