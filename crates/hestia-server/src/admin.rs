@@ -1,7 +1,7 @@
 //! The authenticated admin API (`/admin/v1`, `Authorization: Bearer <token>`): the account-server
 //! operations of ISO/IEC 14543-5-9 §8.2 (register users and devices, modify information, delete,
-//! reset verification codes), account disable/enable, invitations, sessions. It calls the same
-//! domain functions as in-band registration.
+//! reset verification codes), account disable/enable, invitations, sessions, and server push
+//! (14543-5-8 §11.5). It calls the same domain functions as in-band registration.
 
 use std::path::Path;
 
@@ -12,9 +12,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use hestia_features::registration::{NewRegistration, Origin, accounts};
+use hestia_proto::igrs::NS_PUSH;
 use hestia_proto::igrs::RegistrationStatus;
 use hestia_proto::{Jid, StreamError};
+use hestia_router::push::{self, PushOutcome, Retention};
 use hestia_store::{AccountKind, DeviceInfo, UserInfo};
+use hestia_xml::Element;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
@@ -120,6 +123,7 @@ pub fn router(state: HttpState) -> Router<HttpState> {
         .route("/invitations", post(create_invitation))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{jid}", delete(end_session))
+        .route("/push", post(server_push))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -489,4 +493,96 @@ async fn end_session(State(s): State<HttpState>, UrlPath(jid): UrlPath<String>) 
         )
     };
     Ok((StatusCode::OK, Json(json!({ "ended": n }))))
+}
+
+/// Longest notice text a push may carry.
+const MAX_NOTICE_BYTES: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPush {
+    /// One account, user or device.
+    to: Option<String>,
+    /// Every device on which this user holds a right.
+    devices_of: Option<String>,
+    /// Every device of this IGRS type.
+    device_type: Option<String>,
+    text: String,
+    subject: Option<String>,
+    /// A `headline` for available connections only, instead of a stored `normal` push.
+    #[serde(default)]
+    transient: bool,
+}
+
+/// POST /push: a `<notice/>` server push to one entity, to all devices of a user, or to all
+/// devices of a type; stored for recipients that are offline unless `transient`.
+async fn server_push(State(s): State<HttpState>, Json(b): Json<NewPush>) -> ApiResult {
+    if b.text.len() > MAX_NOTICE_BYTES {
+        return Err(bad_request(format!(
+            "text is longer than {MAX_NOTICE_BYTES} bytes"
+        )));
+    }
+    let recipients = push_recipients(&s, &b).await?;
+    let mut notice = Element::new("notice", NS_PUSH)
+        .with_attr("by", "admin")
+        .with_text(b.text.clone());
+    if let Some(subject) = &b.subject {
+        notice.set_attr("subject", subject.clone());
+    }
+    let retention = if b.transient {
+        Retention::Transient
+    } else {
+        Retention::Stored
+    };
+    let (mut delivered, mut stored, mut dropped) = (0, 0, 0);
+    for local in &recipients {
+        match push::push(&s.irsp, local, notice.clone(), retention).await {
+            PushOutcome::Delivered(n) => delivered += n,
+            PushOutcome::Stored => stored += 1,
+            PushOutcome::Dropped => dropped += 1,
+        }
+    }
+    let body = json!({
+        "recipients": recipients.len(), "delivered": delivered, "stored": stored, "dropped": dropped,
+    });
+    Ok((StatusCode::OK, Json(body)))
+}
+
+/// The localparts a push goes to; exactly one way of naming them must be given.
+async fn push_recipients(s: &HttpState, b: &NewPush) -> Result<Vec<String>, ApiError> {
+    match (&b.to, &b.devices_of, &b.device_type) {
+        (Some(to), None, None) => {
+            let local = localpart(to)?;
+            existing_account(s, &local).await?;
+            Ok(vec![local])
+        }
+        (None, Some(user), None) => {
+            let local = localpart(user)?;
+            if existing_account(s, &local).await?.kind != AccountKind::User {
+                return Err(bad_request(format!("{local} is not a user")));
+            }
+            let snapshot = s
+                .irsp
+                .relations
+                .snapshot(&s.irsp.store, &local)
+                .await
+                .map_err(internal)?;
+            let mut devices: Vec<String> = snapshot.rights.keys().cloned().collect();
+            devices.sort();
+            Ok(devices)
+        }
+        (None, None, Some(device_type)) => s
+            .irsp
+            .store
+            .devices_of_type(device_type)
+            .await
+            .map_err(internal),
+        _ => Err(bad_request(
+            "name exactly one of to, devices_of, device_type",
+        )),
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
 }

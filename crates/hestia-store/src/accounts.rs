@@ -402,6 +402,15 @@ impl Store {
         Ok(rows.into_iter().map(AccountSummary::from).collect())
     }
 
+    /// The devices of one IGRS type, by localpart (server push to every device of a type).
+    pub async fn devices_of_type(&self, device_type: &str) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT localpart FROM devices WHERE device_type = $1 ORDER BY localpart";
+        let ids: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(device_type).fetch_all(pool).await?
+        });
+        Ok(ids)
+    }
+
     /// The number of accounts of both kinds.
     pub async fn count_accounts(&self) -> Result<u64, StoreError> {
         let sql = "SELECT COUNT(*) FROM accounts";

@@ -185,6 +185,38 @@ pub struct InviteArgs {
     api: ApiArgs,
 }
 
+/// Exactly one of `--to`, `--devices-of`, `--device-type` names the recipients.
+#[derive(Debug, Args)]
+#[group(id = "recipients", required = true, multiple = false)]
+pub struct PushTarget {
+    /// One account, user or device.
+    #[arg(long, group = "recipients")]
+    to: Option<String>,
+    /// Every device on which this user holds a right.
+    #[arg(long, group = "recipients")]
+    devices_of: Option<String>,
+    /// Every device of this IGRS type.
+    #[arg(long, group = "recipients")]
+    device_type: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    target: PushTarget,
+    /// The notice text.
+    #[arg(long)]
+    text: String,
+    /// A short subject clients may show above the text.
+    #[arg(long)]
+    subject: Option<String>,
+    /// A headline for online connections only, not stored for offline recipients.
+    #[arg(long)]
+    transient: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
 struct Api {
     base: String,
     token: String,
@@ -378,5 +410,14 @@ pub fn invite(a: InviteArgs) -> Result<()> {
         "/invitations",
         Some(json!({ "ttl_seconds": a.ttl })),
     )?);
+    Ok(())
+}
+
+pub fn push(a: PushArgs) -> Result<()> {
+    let body = json!({
+        "to": a.target.to, "devices_of": a.target.devices_of, "device_type": a.target.device_type,
+        "text": a.text, "subject": a.subject, "transient": a.transient,
+    });
+    print(&Api::new(&a.api)?.call("POST", "/push", Some(body))?);
     Ok(())
 }

@@ -60,6 +60,8 @@ enum Command {
     Session(accounts::SessionCommand),
     /// Create a registration invitation token (for registration.policy = "invitation").
     Invite(accounts::InviteArgs),
+    /// Send a server push (a notice) to an account, a user's devices, or every device of a type.
+    Push(accounts::PushArgs),
     /// Print the conformance table (docs/conformance.md) generated from the code.
     Conformance,
     /// Load generator for Hestia, Prosody or ejabberd: login storm, idle connections, message
@@ -102,6 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(c) => accounts::device(c),
         Command::Session(c) => accounts::session(c),
         Command::Invite(a) => accounts::invite(a),
+        Command::Push(a) => accounts::push(a),
         Command::Bench(a) => bench::run(a),
         Command::Conformance => {
             print!("{}", hestia_server::conformance::markdown());

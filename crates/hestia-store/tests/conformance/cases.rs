@@ -1383,3 +1383,31 @@ pub async fn concurrent_batches_and_stores_stay_consistent(store: &Store) {
     assert_eq!(stored, 5, "the quota holds under concurrency");
     assert_eq!(store.count_offline("alice").await.expect("count"), 5);
 }
+
+pub async fn devices_are_found_by_type(store: &Store) {
+    create_users(store, &["u1"]).await;
+    create_devices(store, &["lamp-b", "lamp-a"]).await;
+    let plug = NewAccount {
+        device: Some(DeviceInfo {
+            device_type: "urn:igrs:device:plug".to_owned(),
+            ..device_info("SN-9")
+        }),
+        ..new_device("plug-1")
+    };
+    store.create_account(plug).await.expect("plug");
+    let lamps = store
+        .devices_of_type("urn:igrs:device:lamp")
+        .await
+        .expect("lamps");
+    assert_eq!(lamps, ["lamp-a", "lamp-b"]);
+    let plugs = store
+        .devices_of_type("urn:igrs:device:plug")
+        .await
+        .expect("plugs");
+    assert_eq!(plugs, ["plug-1"]);
+    let none = store
+        .devices_of_type("lamp")
+        .await
+        .expect("exact match only");
+    assert!(none.is_empty(), "{none:?}");
+}

@@ -129,6 +129,7 @@ conformance!(
     roster_ordered_and_versioned,
     apply_is_atomic,
     second_owner_conflicts,
+    devices_are_found_by_type,
     rights_round_trip_and_replace,
     rights_need_existing_accounts,
     device_access_none_for_users_and_missing,
