@@ -200,3 +200,27 @@ async fn strangers_still_learn_nothing() {
     assert_eq!(stored(&t, "bob").await, 0);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_stored_messages_is_delivered_whole() {
+    let t = friends(|_| {}).await;
+    let bob_bare = format!("bob@{}", t.domain());
+    let mut alice = t.login_available("alice").await.expect("alice");
+    for i in 0..200 {
+        alice
+            .send(&message(&bob_bare, "chat", &format!("m{i}")))
+            .await
+            .expect("send");
+    }
+    alice.ping().await.expect("ping");
+    assert_eq!(stored(&t, "bob").await, 200);
+    let mut bob = t.login("bob").await.expect("bob");
+    let texts: Vec<_> = come_online(&mut bob)
+        .await
+        .iter()
+        .filter_map(body)
+        .collect();
+    let expected: Vec<_> = (0..200).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected);
+    t.stop().await;
+}

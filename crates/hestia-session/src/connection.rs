@@ -259,8 +259,11 @@ impl Connection {
 
     /// Writes queued stanzas (batching whatever else is already queued) or closes.
     fn on_outbound(&mut self, msg: Option<Outbound>) -> Result<(), Exit> {
+        // At most this many per wake-up, so one busy queue cannot starve the reads; what is
+        // left stays in the queue for the next turn of the loop (never taken and dropped).
+        const BATCH: usize = 64;
         let mut next = msg;
-        for _ in 0..64 {
+        for taken in 1..=BATCH {
             match next {
                 Some(Outbound::Stanza(el)) => {
                     el.write_to(&mut self.out, ns::CLIENT);
@@ -269,6 +272,9 @@ impl Connection {
                 }
                 Some(Outbound::Close(e, text)) => return Err(Exit::Stream(e, text)),
                 None => return Ok(()),
+            }
+            if taken == BATCH {
+                break;
             }
             next = self.outbound.as_mut().and_then(|rx| rx.try_recv().ok());
         }
