@@ -43,39 +43,50 @@ async fn serve(config: hestia_server::Config) -> Result<()> {
     Ok(())
 }
 
+/// Where everything is, on stdout. Written in one go and any failure ignored: a server whose
+/// stdout was closed (`hestia serve | head -3`) keeps serving instead of panicking.
 fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, domain: &str) {
+    use std::fmt::Write as _;
     let data = config.server.data_dir.display();
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "Hestia IRSP {} for domain {domain}",
         env!("CARGO_PKG_VERSION")
     );
-    println!(
+    let _ = writeln!(
+        out,
         "  data:        {data} ({} store)",
         server.irsp.store.backend_name()
     );
     if let Some(a) = server.c2s_addr {
-        println!(
-            "  XMPP c2s:    {a} (STARTTLS{})",
-            if config.tls.required {
-                ", required"
-            } else {
-                ""
-            }
-        );
+        let required = if config.tls.required {
+            ", required"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  XMPP c2s:    {a} (STARTTLS{required})");
     }
     if let Some(a) = server.direct_tls_addr {
-        println!("  XMPP TLS:    {a} (direct TLS, XEP-0368)");
+        let _ = writeln!(out, "  XMPP TLS:    {a} (direct TLS, XEP-0368)");
     }
     if let Some(ca) = &server.ca_file {
-        println!("  CA to trust: {}", ca.display());
+        let _ = writeln!(out, "  CA to trust: {}", ca.display());
     }
     if let Some(a) = server.http_addr {
-        println!("  HTTP:        http://{a}/  (admin API /admin/v1, /metrics, /health, /ready)");
-        println!("  admin token: {data}/admin-token");
+        let _ = writeln!(
+            out,
+            "  HTTP:        http://{a}/  (admin API /admin/v1, /metrics, /health, /ready)"
+        );
+        let _ = writeln!(out, "  admin token: {data}/admin-token");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "Register in-band with any XMPP client (e.g. user alice@{domain}), or: hestia user add alice"
     );
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut stdout, out.as_bytes());
+    let _ = std::io::Write::flush(&mut stdout);
 }
 
 async fn shutdown_signal() {
