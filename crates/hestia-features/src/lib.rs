@@ -1,6 +1,7 @@
 //! The IRSP's protocol features, one module per clause area, each returning its handlers and
 //! disco features as data. [`all`] is the one place they are registered.
 
+pub mod device;
 pub mod disco;
 pub mod offline;
 pub mod ping;
@@ -27,6 +28,7 @@ pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
             &cfg.relationships,
             cfg.registration.min_verification_code_length,
         ),
+        device::feature(),
         offline::feature(),
         disco::feature(),
         ping::feature(),

@@ -8,11 +8,7 @@ use hestia_proto::ns;
 use hestia_router::{Clause, Feature};
 
 pub fn feature() -> Feature {
-    let c = |standard, clause, title| Clause {
-        standard,
-        clause,
-        title,
-    };
+    let c = Clause::new;
     Feature {
         name: "offline",
         clauses: vec![

@@ -149,132 +149,120 @@ impl RegistrationStatus {
     }
 }
 
-/// Why the IRSP refused a relationship, rights or verification-code request: the stable IGRS
-/// code carried in `<detail xmlns='…:error' code='N'/>` beside the RFC 6120 condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RelationRefusal {
-    /// The verification code does not match.
-    WrongCode,
-    /// Too many wrong codes: attempts are locked out for a while.
-    CodeLockedOut,
-    /// There is no pending request to answer (never made, already answered, expired, or the
-    /// requester's account is gone).
-    NoPendingRequest,
-    /// The requester's right on the device is too low for this operation.
-    InsufficientRight,
-    /// The owner's right cannot be changed or removed except by transfer or release.
-    OwnerProtected,
-    /// The device admits no newcomers (policy `closed`), or not this way.
-    PolicyRefuses,
-    /// The named entity is not related to the requester (or does not exist: the same answer).
-    NotRelated,
-    /// A malformed or incomplete request.
-    BadRequest,
+/// Declares a table of IGRS refusals: an enum whose variants each carry a stable numeric code,
+/// the RFC 6120 condition of the error that carries it, and a meaning; the code travels in
+/// `<detail xmlns='…:error' code='N'/>` beside the condition. One macro so every table of codes
+/// round-trips the same way.
+macro_rules! refusals {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = ($code:literal, $cond:ident, $meaning:literal), )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            const ALL: &'static [$name] = &[ $( $name::$variant, )+ ];
+
+            pub fn code(self) -> u16 {
+                match self { $( $name::$variant => $code, )+ }
+            }
+
+            pub fn condition(self) -> StanzaErrorCondition {
+                match self { $( $name::$variant => StanzaErrorCondition::$cond, )+ }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self { $( $name::$variant => $meaning, )+ }
+            }
+
+            pub fn from_code(code: u16) -> Option<$name> {
+                Self::ALL.iter().copied().find(|r| r.code() == code)
+            }
+
+            /// Every refusal, for docs and tests.
+            pub fn all() -> impl Iterator<Item = $name> {
+                Self::ALL.iter().copied()
+            }
+
+            /// The stanza error: condition, meaning as text, and the IGRS detail child.
+            pub fn to_error(self) -> crate::StanzaError {
+                crate::StanzaError::new(self.condition())
+                    .with_text(self.meaning())
+                    .with_app(
+                        Element::new("detail", NS_ERROR).with_attr("code", self.code().to_string()),
+                    )
+            }
+
+            /// The refusal named by a stanza error's IGRS detail, if any.
+            pub fn of(error: &crate::StanzaError) -> Option<$name> {
+                let app = error.app.as_ref().filter(|a| a.is("detail", NS_ERROR))?;
+                $name::from_code(app.attr("code")?.parse().ok()?)
+            }
+        }
+
+        impl From<$name> for crate::StanzaError {
+            fn from(r: $name) -> Self {
+                r.to_error()
+            }
+        }
+    };
 }
 
-use RelationRefusal as F;
-
-/// Refusal, numeric code, condition, meaning.
-const RELATION_REFUSALS: &[(RelationRefusal, u16, StanzaErrorCondition, &str)] = &[
-    (
-        F::WrongCode,
-        101,
-        StanzaErrorCondition::NotAuthorized,
-        "wrong verification code",
-    ),
-    (
-        F::CodeLockedOut,
-        102,
-        StanzaErrorCondition::ResourceConstraint,
-        "too many wrong codes; try again later",
-    ),
-    (
-        F::NoPendingRequest,
-        103,
-        StanzaErrorCondition::ItemNotFound,
-        "no pending request",
-    ),
-    (
-        F::InsufficientRight,
-        104,
-        StanzaErrorCondition::Forbidden,
-        "insufficient access right",
-    ),
-    (
-        F::OwnerProtected,
-        105,
-        StanzaErrorCondition::NotAllowed,
-        "the owner can only be changed by transfer or release",
-    ),
-    (
-        F::PolicyRefuses,
-        106,
-        StanzaErrorCondition::NotAllowed,
-        "the device policy does not admit this",
-    ),
-    (
-        F::NotRelated,
-        107,
-        StanzaErrorCondition::ItemNotFound,
-        "not related",
-    ),
-    (
-        F::BadRequest,
-        108,
-        StanzaErrorCondition::BadRequest,
-        "malformed request",
-    ),
-];
-
-impl RelationRefusal {
-    fn entry(self) -> (u16, StanzaErrorCondition, &'static str) {
-        RELATION_REFUSALS.iter().find(|(r, ..)| *r == self).map_or(
-            (108, StanzaErrorCondition::BadRequest, "malformed request"),
-            |(_, c, e, m)| (*c, *e, m),
-        )
-    }
-
-    pub fn code(self) -> u16 {
-        self.entry().0
-    }
-
-    pub fn condition(self) -> StanzaErrorCondition {
-        self.entry().1
-    }
-
-    pub fn meaning(self) -> &'static str {
-        self.entry().2
-    }
-
-    pub fn from_code(code: u16) -> Option<RelationRefusal> {
-        RELATION_REFUSALS
-            .iter()
-            .find(|(_, c, ..)| *c == code)
-            .map(|(r, ..)| *r)
-    }
-
-    /// Every refusal, for docs and tests.
-    pub fn all() -> impl Iterator<Item = RelationRefusal> {
-        RELATION_REFUSALS.iter().map(|(r, ..)| *r)
-    }
-
-    /// The stanza error: condition, meaning as text, and the IGRS detail child.
-    pub fn to_error(self) -> crate::StanzaError {
-        crate::StanzaError::new(self.condition())
-            .with_text(self.meaning())
-            .with_app(Element::new("detail", NS_ERROR).with_attr("code", self.code().to_string()))
-    }
-
-    /// The refusal named by a stanza error's IGRS detail, if any.
-    pub fn of(error: &crate::StanzaError) -> Option<RelationRefusal> {
-        let app = error.app.as_ref().filter(|a| a.is("detail", NS_ERROR))?;
-        RelationRefusal::from_code(app.attr("code")?.parse().ok()?)
+refusals! {
+    /// Why the IRSP refused a relationship, rights or verification-code request.
+    pub enum RelationRefusal {
+        /// The verification code does not match.
+        WrongCode = (101, NotAuthorized, "wrong verification code"),
+        /// Too many wrong codes: attempts are locked out for a while.
+        CodeLockedOut = (102, ResourceConstraint, "too many wrong codes; try again later"),
+        /// There is no pending request to answer (never made, already answered, expired, or the
+        /// requester's account is gone).
+        NoPendingRequest = (103, ItemNotFound, "no pending request"),
+        /// The requester's right on the device is too low for this operation.
+        InsufficientRight = (104, Forbidden, "insufficient access right"),
+        /// The owner's right cannot be changed or removed except by transfer or release.
+        OwnerProtected = (105, NotAllowed, "the owner can only be changed by transfer or release"),
+        /// The device admits no newcomers (policy `closed`), or not this way.
+        PolicyRefuses = (106, NotAllowed, "the device policy does not admit this"),
+        /// The named entity is not related to the requester (or does not exist: the same answer).
+        NotRelated = (107, ItemNotFound, "not related"),
+        /// A malformed or incomplete request.
+        BadRequest = (108, BadRequest, "malformed request"),
     }
 }
 
-impl From<RelationRefusal> for crate::StanzaError {
-    fn from(r: RelationRefusal) -> Self {
-        r.to_error()
+refusals! {
+    /// Why a device property request (`describe`, `get`, `set` in `…:device`) was refused,
+    /// by the IRSP checking it against the device's description or by the device itself.
+    pub enum DeviceRefusal {
+        /// The device describes no property of this name.
+        UnknownProperty = (201, ItemNotFound, "no such property"),
+        /// The value does not parse as the property's type.
+        WrongType = (202, BadRequest, "value has the wrong type"),
+        /// The value is outside the property's range, length or list of values.
+        OutOfRange = (203, BadRequest, "value out of range"),
+        /// The property can be read but not set.
+        ReadOnly = (204, NotAllowed, "property is read-only"),
+        /// The property can be set but not read.
+        WriteOnly = (205, NotAllowed, "property is write-only"),
+        /// A description that breaks the rules of `docs/protocol.md` (names, types, limits).
+        BadDescription = (206, BadRequest, "malformed device description"),
+        /// The device has not published a description.
+        NoDescription = (207, ItemNotFound, "the device has not described itself"),
+        /// The device describes no event of this name.
+        UnknownEvent = (208, ItemNotFound, "no such event"),
+        /// A malformed request (no property name, a value on a get, no value on a set).
+        BadRequest = (209, BadRequest, "malformed property request"),
+        /// Only a device describes itself or publishes its events.
+        NotADevice = (210, NotAllowed, "only a device may do this"),
+        /// The device could not carry the request out (hardware fault, busy).
+        DeviceFailed = (211, InternalServerError, "the device could not carry this out"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! stream and stanza errors (RFC 6120 §4.9, §8.3), namespaces, stanza helpers, and the IGRS RA
 //! wire names of ISO/IEC 14543-5-8 kept in one table-driven module ([`igrs`]).
 
+pub mod device;
 pub mod error;
 pub mod igrs;
 pub mod jid;

@@ -21,6 +21,16 @@ pub struct Clause {
     pub title: &'static str,
 }
 
+impl Clause {
+    pub const fn new(standard: &'static str, clause: &'static str, title: &'static str) -> Clause {
+        Clause {
+            standard,
+            clause,
+            title,
+        }
+    }
+}
+
 /// The key an IQ request is dispatched on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IqKey {

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use hestia_proto::Jid;
 use hestia_store::Store;
 
+use crate::properties::Catalog;
 use crate::relations::Relations;
 use crate::{Directory, Registry};
 
@@ -38,6 +39,8 @@ pub struct Irsp {
     pub store: Store,
     pub directory: Directory,
     pub relations: Relations,
+    /// Device descriptions, checked against on every property request.
+    pub catalog: Catalog,
     pub registry: Registry,
     pub options: RoutingOptions,
     pub started_at: SystemTime,
@@ -55,6 +58,7 @@ impl Irsp {
             store,
             directory: Directory::default(),
             relations: Relations::default(),
+            catalog: Catalog::default(),
             registry,
             options,
             started_at: SystemTime::now(),

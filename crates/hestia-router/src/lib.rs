@@ -5,9 +5,11 @@
 //! Dependency direction: codec/proto/store ← router ← session, features ← server.
 
 pub mod directory;
+pub mod events;
 pub mod feature;
 pub mod irsp;
 pub mod presence;
+pub mod properties;
 pub mod push;
 pub mod relations;
 pub mod route;

@@ -144,7 +144,7 @@ pub async fn broadcast(irsp: &Arc<Irsp>, from: &Jid, mut presence: Element) {
             let Some(bare) = account_jid(irsp, contact) else {
                 continue;
             };
-            send_to_available(irsp, &bare, &presence);
+            crate::push::send_to_available(irsp, &bare, &presence);
             told.push(bare);
         }
     }
@@ -171,18 +171,9 @@ fn stamp_device(presence: &mut Element, snapshot: &Snapshot) {
     }
 }
 
-fn send_to_available(irsp: &Irsp, bare: &Jid, presence: &Element) {
-    for session in irsp.directory.sessions_of(bare) {
-        if session.is_available() {
-            let mut copy = presence.clone();
-            copy.set_attr("to", session.info.jid.to_string());
-            session.deliver(copy);
-        }
-    }
-}
-
 /// What a connection receives when it becomes available: its contacts' presence, the
-/// subscription requests waiting for an answer, and the stanzas stored while it was away.
+/// subscription requests waiting for an answer, the stanzas stored while it was away, and the
+/// last item of each device event it subscribed to.
 async fn on_initial_presence(irsp: &Irsp, session: &SessionHandle, snapshot: &Snapshot) {
     let me = session.info.jid.to_string();
     for contact in snapshot.presence_sources() {
@@ -206,6 +197,7 @@ async fn on_initial_presence(irsp: &Irsp, session: &SessionHandle, snapshot: &Sn
         }
     }
     deliver_stored(irsp, session, &snapshot.localpart).await;
+    crate::events::deliver_last_items(irsp, session, &snapshot.localpart).await;
 }
 
 /// Stored stanzas, oldest first, each stamped with when the server received it (XEP-0203).

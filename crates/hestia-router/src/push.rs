@@ -64,14 +64,7 @@ pub async fn deliver_or_store(
     let Some(bare) = account_jid(irsp, localpart) else {
         return PushOutcome::Dropped;
     };
-    let mut delivered = 0;
-    for session in irsp.directory.sessions_of(&bare) {
-        if session.is_available() {
-            let mut copy = stanza.clone();
-            copy.set_attr("to", session.info.jid.to_string());
-            delivered += usize::from(session.deliver(copy));
-        }
-    }
+    let delivered = send_to_available(irsp, &bare, &stanza);
     if delivered > 0 {
         return PushOutcome::Delivered(delivered);
     }
@@ -82,6 +75,20 @@ pub async fn deliver_or_store(
         Stored::Yes => PushOutcome::Stored,
         Stored::Full | Stored::Failed => PushOutcome::Dropped,
     }
+}
+
+/// A copy of `stanza` to each available connection of the account `bare`, `to` set per
+/// connection; returns how many took one.
+pub fn send_to_available(irsp: &Irsp, bare: &hestia_proto::Jid, stanza: &Element) -> usize {
+    let mut delivered = 0;
+    for session in irsp.directory.sessions_of(bare) {
+        if session.is_available() {
+            let mut copy = stanza.clone();
+            copy.set_attr("to", session.info.jid.to_string());
+            delivered += usize::from(session.deliver(copy));
+        }
+    }
+    delivered
 }
 
 /// What became of a stanza handed to offline storage.
@@ -125,7 +132,8 @@ pub async fn store_offline(irsp: &Irsp, localpart: &str, mut stanza: Element) ->
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
+/// Now as unix seconds; a clock before 1970 reads as 0.
+pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

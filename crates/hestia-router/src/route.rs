@@ -48,12 +48,16 @@ async fn route_iq(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, iq: Element) ->
     if !irsp.is_local(&to) {
         return bounce(&iq, Cond::RemoteServerNotFound);
     }
-    if !is_reachable(irsp, from, &to, iq_need(iq_type)).await {
+    if !is_reachable(irsp, from, &to, iq_need(iq_type, &iq)).await {
         return iq_type
             .is_request()
             .then(|| bounce(&iq, Cond::ServiceUnavailable))
             .flatten();
     }
+    let to = match checked_property_request(irsp, from, to, iq_type, &iq).await {
+        Ok(to) => to,
+        Err(refusal) => return Some(error_reply(&iq, &refusal)),
+    };
     if to.is_full() {
         return deliver_to_full(irsp, &to, iq, Cond::ServiceUnavailable);
     }
@@ -106,13 +110,47 @@ pub async fn handle_iq(
     }
 }
 
-/// What an IQ of this type asks of the relationship with a device (§9).
-fn iq_need(iq_type: IqType) -> Need {
+/// What an IQ of this type asks of the relationship with a device (§9). Subscribing to a
+/// device's events is a `set` that changes nothing on the device: `view` suffices.
+fn iq_need(iq_type: IqType, iq: &Element) -> Need {
     match iq_type {
         IqType::Get => Need::View,
+        IqType::Set if iq_payload(iq).is_some_and(|p| p.ns() == ns::PUBSUB) => Need::View,
         IqType::Set => Need::Control,
         IqType::Result | IqType::Error => Need::Related,
     }
+}
+
+/// A device property request to another account (§11.2): checked against the device's
+/// description, and sent to the device's one connection when addressed to its bare JID —
+/// `service-unavailable` at once when the device is offline. Anything else passes unchanged.
+async fn checked_property_request(
+    irsp: &Irsp,
+    from: &Jid,
+    to: Jid,
+    iq_type: IqType,
+    iq: &Element,
+) -> Result<Jid, StanzaError> {
+    let is_checked =
+        iq_payload(iq).is_some_and(|p| crate::properties::is_property_request(iq_type, p));
+    let Some(device) = to
+        .local()
+        .filter(|d| is_checked && Some(*d) != from.local())
+    else {
+        return Ok(to);
+    };
+    if let Some(payload) = iq_payload(iq) {
+        crate::properties::check(irsp, device, payload).await?;
+    }
+    if to.is_full() || !is_device(irsp, device).await {
+        return Ok(to);
+    }
+    crate::properties::device_connection(irsp, &to)
+        .ok_or_else(|| StanzaError::new(Cond::ServiceUnavailable))
+}
+
+async fn is_device(irsp: &Irsp, localpart: &str) -> bool {
+    matches!(irsp.relations.snapshot(&irsp.store, localpart).await, Ok(s) if s.is_device())
 }
 
 /// The relationship rule for a stanza from `from` to `to`; stanzas to the domain, to the

@@ -9,6 +9,7 @@
 //! and live in versioned migrations per dialect under `migrations/{sqlite,postgres}`, applied by [`Store::open`].
 
 mod accounts;
+mod device_state;
 mod error;
 mod invitations;
 mod model;
@@ -16,6 +17,7 @@ mod open;
 mod relationship_model;
 mod relationships;
 
+pub use device_state::LastItem;
 pub use error::StoreError;
 pub use model::{
     Account, AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential,

@@ -286,6 +286,7 @@ pub async fn delete_account(irsp: &Arc<Irsp>, localpart: &str) -> Result<bool, R
         .map_err(internal)?;
     irsp.relations
         .forget(contacts.iter().map(String::as_str).chain([localpart]));
+    irsp.catalog.forget(localpart);
     if existed {
         // Account deletion removes it from every other roster (14543-5-8 §10): push that.
         for owner in &contacts {

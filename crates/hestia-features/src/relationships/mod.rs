@@ -167,11 +167,7 @@ pub fn feature(cfg: &RelationshipsConfig, min_code_length: usize) -> Feature {
 }
 
 fn clauses() -> Vec<Clause> {
-    let c = |standard, clause, title| Clause {
-        standard,
-        clause,
-        title,
-    };
+    let c = Clause::new;
     vec![
         c(
             "ISO/IEC 14543-5-8",

@@ -2,8 +2,8 @@
 
 use hestia_store::{
     AccessRight, AccountKind, AccountSummary, Credentials, DeviceAccess, DeviceInfo, DevicePolicy,
-    NewAccount, PendingRequest, RelationKind, RelationshipChange, RosterItem, ScramCredential,
-    Store, StoreError, StoredStanza, Subscription, UserInfo, VerificationCodeHash,
+    LastItem, NewAccount, PendingRequest, RelationKind, RelationshipChange, RosterItem,
+    ScramCredential, Store, StoreError, StoredStanza, Subscription, UserInfo, VerificationCodeHash,
 };
 
 fn credential(seed: u8, iterations: u32) -> ScramCredential {
@@ -1410,4 +1410,134 @@ pub async fn devices_are_found_by_type(store: &Store) {
         .await
         .expect("exact match only");
     assert!(none.is_empty(), "{none:?}");
+}
+
+// Device descriptions, event subscriptions and last items.
+
+pub async fn device_description_replaced_and_deleted_with_account(store: &Store) {
+    create_devices(store, &["lamp"]).await;
+    assert_eq!(store.device_description("lamp").await.expect("read"), None);
+    store
+        .put_device_description("lamp", "<describe v='1'/>", 10)
+        .await
+        .expect("put");
+    store
+        .put_device_description("lamp", "<describe v='2'/>", 20)
+        .await
+        .expect("replace");
+    assert_eq!(
+        store
+            .device_description("lamp")
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("<describe v='2'/>")
+    );
+    assert!(
+        store
+            .put_device_description("ghost", "<describe/>", 10)
+            .await
+            .is_err(),
+        "a description needs an account"
+    );
+    assert!(store.delete_account("lamp").await.expect("delete"));
+    assert_eq!(store.device_description("lamp").await.expect("read"), None);
+}
+
+pub async fn event_subscriptions_and_last_items(store: &Store) {
+    create_users(store, &["alice", "bob"]).await;
+    create_devices(store, &["cam", "lamp"]).await;
+    assert!(
+        store
+            .subscribe_event("cam", "motion", "bob", 1)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        store
+            .subscribe_event("cam", "motion", "alice", 1)
+            .await
+            .expect("sub")
+    );
+    assert!(
+        !store
+            .subscribe_event("cam", "motion", "alice", 2)
+            .await
+            .expect("again")
+    );
+    assert!(
+        store
+            .subscribe_event("lamp", "fault", "alice", 3)
+            .await
+            .expect("sub")
+    );
+    assert_eq!(
+        store
+            .event_subscribers("cam", "motion")
+            .await
+            .expect("list"),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        store.event_subscriptions_of("alice").await.expect("list"),
+        [
+            ("cam".to_owned(), "motion".to_owned()),
+            ("lamp".to_owned(), "fault".to_owned())
+        ]
+    );
+    store
+        .put_last_item("cam", "motion", "i1", "<m n='1'/>", 5)
+        .await
+        .expect("put");
+    store
+        .put_last_item("cam", "motion", "i2", "<m n='2'/>", 6)
+        .await
+        .expect("replace");
+    store
+        .put_last_item("lamp", "on", "i3", "<on/>", 7)
+        .await
+        .expect("put");
+    let want = LastItem {
+        device: "cam".into(),
+        event: "motion".into(),
+        item_id: "i2".into(),
+        item: "<m n='2'/>".into(),
+        published_at: 6,
+    };
+    assert_eq!(
+        store.last_item("cam", "motion").await.expect("read"),
+        Some(want.clone())
+    );
+    // Only subscribed events that have an item: lamp/fault has none, lamp/on is not subscribed.
+    assert_eq!(
+        store.last_items_for("alice").await.expect("read"),
+        vec![want]
+    );
+    store
+        .unsubscribe_event("cam", "motion", "alice")
+        .await
+        .expect("unsub");
+    assert!(matches!(
+        store.unsubscribe_event("cam", "motion", "alice").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.last_items_for("alice").await.expect("read"), vec![]);
+    // Deleting the subscriber or the device removes its subscriptions and items.
+    assert!(store.delete_account("bob").await.expect("delete"));
+    assert!(
+        store
+            .event_subscribers("cam", "motion")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(store.delete_account("lamp").await.expect("delete"));
+    assert!(
+        store
+            .event_subscriptions_of("alice")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(store.last_item("lamp", "on").await.expect("read"), None);
 }

@@ -140,4 +140,6 @@ conformance!(
     offline_store_take_in_order_and_quota,
     offline_needs_account,
     concurrent_batches_and_stores_stay_consistent,
+    device_description_replaced_and_deleted_with_account,
+    event_subscriptions_and_last_items,
 );
