@@ -22,10 +22,12 @@
 
 mod conn;
 mod connected;
+pub mod device;
 mod error;
 mod options;
 mod sasl;
 mod session;
+pub mod simulator;
 mod tls;
 
 pub use connected::Connected;

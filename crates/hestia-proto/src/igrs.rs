@@ -277,6 +277,30 @@ pub mod device_field {
     pub const ALL: [&str; 5] = [TYPE, MODEL, MANUFACTURER, SERIAL, VERIFICATION_CODE];
 }
 
+/// What a device tells the IRSP about itself when it registers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceRegistration {
+    pub device_type: String,
+    pub model: String,
+    pub manufacturer: String,
+    pub serial: String,
+    /// The initial verification code (printed on the device, §10.5).
+    pub verification_code: String,
+}
+
+impl DeviceRegistration {
+    /// The `<device xmlns='…:register'/>` extension of an XEP-0077 registration.
+    pub fn to_element(&self) -> Element {
+        let f = |name: &str, v: &str| Element::new(name, NS_REGISTER).with_text(v);
+        Element::new("device", NS_REGISTER)
+            .with_child(f(device_field::TYPE, &self.device_type))
+            .with_child(f(device_field::MODEL, &self.model))
+            .with_child(f(device_field::MANUFACTURER, &self.manufacturer))
+            .with_child(f(device_field::SERIAL, &self.serial))
+            .with_child(f(device_field::VERIFICATION_CODE, &self.verification_code))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

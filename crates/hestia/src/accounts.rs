@@ -103,6 +103,8 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DeviceCommand {
+    /// Run simulated devices (lamp, thermostat, plug, camera-motion) against the server.
+    Simulate(crate::simulate::SimulateArgs),
     /// Register a device with its IGRS information and initial verification code.
     Add {
         id: String,
@@ -344,6 +346,7 @@ pub fn user(c: UserCommand) -> Result<()> {
 
 pub fn device(c: DeviceCommand) -> Result<()> {
     let out = match c {
+        DeviceCommand::Simulate(args) => return crate::simulate::run(args),
         DeviceCommand::Add {
             id,
             device_type,

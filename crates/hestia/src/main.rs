@@ -3,6 +3,7 @@
 mod accounts;
 mod bench;
 mod serve;
+mod simulate;
 
 use std::path::PathBuf;
 

@@ -95,13 +95,14 @@ fn parse_device(d: &Element) -> Result<(DeviceInfo, Option<String>), Registratio
 
 /// The `<device/>` extension element a client adds to a registration.
 pub fn device_element(info: &DeviceInfo, verification_code: &str) -> Element {
-    let f = |name: &str, v: &str| Element::new(name, igrs::NS_REGISTER).with_text(v);
-    Element::new("device", igrs::NS_REGISTER)
-        .with_child(f(device_field::TYPE, &info.device_type))
-        .with_child(f(device_field::MODEL, &info.model))
-        .with_child(f(device_field::MANUFACTURER, &info.manufacturer))
-        .with_child(f(device_field::SERIAL, &info.serial))
-        .with_child(f(device_field::VERIFICATION_CODE, verification_code))
+    igrs::DeviceRegistration {
+        device_type: info.device_type.clone(),
+        model: info.model.clone(),
+        manufacturer: info.manufacturer.clone(),
+        serial: info.serial.clone(),
+        verification_code: verification_code.to_owned(),
+    }
+    .to_element()
 }
 
 /// The registration form (XEP-0077 §3.1), with the IGRS device fields as an empty template.
