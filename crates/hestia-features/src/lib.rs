@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod disco;
+pub mod multicast;
 pub mod offline;
 pub mod ping;
 pub mod registration;
@@ -29,6 +30,7 @@ pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
             cfg.registration.min_verification_code_length,
         ),
         device::feature(),
+        multicast::feature(),
         offline::feature(),
         disco::feature(),
         ping::feature(),

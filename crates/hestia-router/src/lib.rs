@@ -8,6 +8,7 @@ pub mod directory;
 pub mod events;
 pub mod feature;
 pub mod irsp;
+pub mod multicast;
 pub mod presence;
 pub mod properties;
 pub mod push;

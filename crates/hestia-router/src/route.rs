@@ -239,7 +239,21 @@ async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Eleme
         return bounce(&msg, Cond::RemoteServerNotFound);
     }
     if to.local().is_none() {
-        // Messages to the domain itself: no feature consumes them yet.
+        // To the domain: an XEP-0033 address list to expand; nothing else consumes them.
+        if irsp.is_domain(&to) && crate::multicast::is_multicast(&msg) {
+            return crate::multicast::route(irsp, from, msg).await;
+        }
+        return bounce(&msg, Cond::ServiceUnavailable);
+    }
+    route_message_to(irsp, from, to, msg).await
+}
+
+/// A message to a local account's bare or full JID, as the decision table says.
+pub(crate) async fn route_message_to(irsp: &Arc<Irsp>, from: &Jid, to: Jid, msg: Element) -> Reply {
+    if !irsp.is_local(&to) {
+        return bounce(&msg, Cond::RemoteServerNotFound);
+    }
+    if to.local().is_none() {
         return bounce(&msg, Cond::ServiceUnavailable);
     }
     let msg_type = msg.attr("type").unwrap_or("normal");
