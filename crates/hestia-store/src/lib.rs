@@ -9,6 +9,7 @@
 //! and live in versioned migrations per dialect under `migrations/{sqlite,postgres}`, applied by [`Store::open`].
 
 mod accounts;
+mod app_grants;
 mod device_state;
 mod error;
 mod invitations;

@@ -1541,3 +1541,56 @@ pub async fn event_subscriptions_and_last_items(store: &Store) {
     );
     assert_eq!(store.last_item("lamp", "on").await.expect("read"), None);
 }
+
+// Application-server grants.
+
+pub async fn app_grants_put_check_withdraw(store: &Store) {
+    create_users(store, &["alice", "bob"]).await;
+    assert!(!store.has_app_grant("gateway", "alice").await.expect("read"));
+    assert!(
+        store
+            .put_app_grant("gateway", "alice", 1)
+            .await
+            .expect("grant")
+    );
+    assert!(
+        !store
+            .put_app_grant("gateway", "alice", 2)
+            .await
+            .expect("again")
+    );
+    assert!(
+        store
+            .put_app_grant("gateway", "bob", 3)
+            .await
+            .expect("grant")
+    );
+    assert!(store.put_app_grant("other", "bob", 3).await.expect("grant"));
+    assert!(
+        store.put_app_grant("gateway", "ghost", 3).await.is_err(),
+        "a grant needs an account"
+    );
+    assert!(store.has_app_grant("gateway", "alice").await.expect("read"));
+    assert!(!store.has_app_grant("other", "alice").await.expect("read"));
+    assert_eq!(
+        store.app_grantors("gateway").await.expect("list"),
+        ["alice", "bob"]
+    );
+    store
+        .delete_app_grant("gateway", "alice")
+        .await
+        .expect("withdraw");
+    assert!(matches!(
+        store.delete_app_grant("gateway", "alice").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.delete_account("bob").await.expect("delete"));
+    assert!(
+        store
+            .app_grantors("gateway")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(store.app_grantors("other").await.expect("list").is_empty());
+}

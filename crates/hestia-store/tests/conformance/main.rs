@@ -142,4 +142,5 @@ conformance!(
     concurrent_batches_and_stores_stay_consistent,
     device_description_replaced_and_deleted_with_account,
     event_subscriptions_and_last_items,
+    app_grants_put_check_withdraw,
 );
