@@ -27,6 +27,8 @@ pub struct C2s {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Most simultaneous connections from one address (0 = unlimited).
     pub max_connections_per_ip: usize,
+    /// XEP-0198 sessions that a new stream may resume, by resumption id.
+    pub(crate) resumptions: crate::sm::resume::Resumptions,
 }
 
 impl C2s {
@@ -48,6 +50,7 @@ impl C2s {
             tracker,
             per_ip: Mutex::default(),
             max_connections_per_ip,
+            resumptions: Default::default(),
         })
     }
 
