@@ -528,3 +528,72 @@ async fn the_unacknowledged_queue_is_bounded() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_silent_past_the_keepalive_hibernates_and_can_be_resumed() {
+    let t = TestServer::start_with(|cfg| {
+        cfg.c2s.keepalive_interval = hestia_config::Duration::secs(2);
+        cfg.c2s.keepalive_timeout = hestia_config::Duration::secs(1);
+    })
+    .await
+    .expect("server");
+    t.add_user("alice").await.expect("alice");
+    t.add_user("bob").await.expect("bob");
+    t.befriend("alice", "bob").await.expect("friends");
+    let (mut alice, previd) = sm_available(&t, "alice", None).await;
+    let alice_jid = alice.jid().clone();
+    let mut h = 1;
+    alice.send(&ack(h)).await.expect("a");
+
+    // alice's device goes silent without closing: it never answers the keep-alive ping.
+    let mut silent = Vec::new();
+    let end = loop {
+        match alice.recv_timeout(Duration::from_secs(5)).await {
+            Ok(Some(el)) => silent.push(el),
+            Ok(None) => panic!("no connection-timeout; got {silent:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        end.stream_error(),
+        Some(StreamError::ConnectionTimeout),
+        "{end}"
+    );
+    let pings = silent
+        .iter()
+        .filter(|e| e.get_child("ping", ns::PING).is_some())
+        .count();
+    assert_eq!(pings, 1, "{silent:?}");
+    drop(alice);
+    // Hibernating, alice still looks online to a contact who logs in now (bob logs in only now
+    // as his own connection would be given up by the short keep-alive too).
+    let mut bob = t.login_available("bob").await.expect("bob");
+    let seen = drain(&mut bob, QUIET).await;
+    assert!(
+        seen.iter().any(|e| e.name() == "presence"
+            && e.attr("from") == Some(alice_jid.to_string().as_str())
+            && e.attr("type").is_none()),
+        "{seen:?}"
+    );
+    bob.send(&chat(&alice_jid.to_string(), "still there?"))
+        .await
+        .expect("send");
+    assert_quiet(&mut bob).await;
+
+    let auth = authenticate(&t, "alice").await;
+    let Resumption::Resumed {
+        session: mut alice, ..
+    } = auth
+        .resume(alice_jid.clone(), &previd, h)
+        .await
+        .expect("resume")
+    else {
+        panic!("resume failed after a keep-alive timeout");
+    };
+    let got = drain(&mut alice, QUIET).await;
+    assert_eq!(bodies(&got), ["still there?"], "{got:?}");
+    h += count_stanzas(&got);
+    alice.send(&ack(h)).await.expect("a");
+    assert_quiet(&mut bob).await;
+    t.stop().await;
+}
