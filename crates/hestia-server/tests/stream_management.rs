@@ -288,6 +288,14 @@ async fn a_resumed_session_gets_what_arrived_while_dropped_exactly_once() {
             .any(|e| e.is("a", ns::SM) && e.attr("h") == Some("1")),
         "{a:?}"
     );
+    let address = |t: &TestServer| {
+        t.server
+            .irsp
+            .directory
+            .get(&alice_jid)
+            .map(|s| s.info.remote_addr)
+    };
+    let old_address = address(&t);
     drop_connection(alice).await;
 
     for text in ["two", "three"] {
@@ -323,6 +331,11 @@ async fn a_resumed_session_gets_what_arrived_while_dropped_exactly_once() {
         answer.attr("h"),
         Some("1"),
         "the server handled alice's presence: {answer}"
+    );
+    let new_address = address(&t);
+    assert!(
+        new_address.is_some() && new_address != old_address,
+        "listed at its new connection"
     );
     let got = drain(&mut alice, QUIET).await;
     assert_eq!(bodies(&got), ["two", "three"], "{got:?}");

@@ -12,6 +12,7 @@ pub mod c2s;
 pub mod config;
 pub mod connection;
 pub mod io;
+pub mod logout;
 pub mod sasl;
 pub mod sm;
 pub mod stream;

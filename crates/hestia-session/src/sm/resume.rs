@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hestia_proto::{StanzaErrorCondition as Cond, ns};
-use hestia_router::{Outbound, SessionHandle};
+use hestia_router::{Outbound, SessionHandle, SessionInfo};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StreamManagement, proto};
@@ -177,6 +177,22 @@ impl Connection {
         self.phase = Phase::Bound { account, handle };
     }
 
+    /// The session's handle with this connection's facts (address, TLS, mechanism), so that
+    /// the admin listing shows where it is now.
+    fn moved_here(&self, handle: &SessionHandle, account: &Account) -> SessionHandle {
+        let old = &handle.info;
+        let moved = handle.with_info(SessionInfo {
+            jid: old.jid.clone(),
+            kind: old.kind,
+            remote_addr: self.peer,
+            is_tls: self.tls.is_some(),
+            mechanism: account.mechanism,
+            bound_at: old.bound_at,
+        });
+        self.c2s.irsp.directory.refresh(&moved);
+        moved
+    }
+
     /// `<resume previd h/>` on an authenticated, unbound stream.
     pub(crate) async fn on_resume(&mut self, previd: &str, h: u32) -> Result<Step, Exit> {
         let Phase::Authenticated { account } = &self.phase else {
@@ -199,6 +215,7 @@ impl Connection {
             ..
         } = *handoff;
         let jid = handle.info.jid.clone();
+        let handle = self.moved_here(&handle, &account);
         self.adopt(account, handle, outbound, sm);
         let Some(sm) = self.sm.as_mut() else {
             return Ok(Step::Continue);
