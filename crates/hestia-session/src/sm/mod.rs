@@ -99,11 +99,17 @@ impl StreamManagement {
     }
 
     /// Drops what `h` acknowledges; an `h` beyond what was sent is refused, state untouched.
+    /// An `h` behind an earlier acknowledgement (a client bug, not a lie) acknowledges nothing.
     pub fn on_ack(&mut self, h: u32, now: Instant) -> Result<(), TooHigh> {
         let acked = self.sent.wrapping_sub(self.unacked_len());
         let newly = h.wrapping_sub(acked) as usize;
         if newly > self.unacked.len() {
-            return Err(TooHigh { h, sent: self.sent });
+            let is_stale = acked.wrapping_sub(h) < 1 << 31;
+            return if is_stale {
+                Ok(())
+            } else {
+                Err(TooHigh { h, sent: self.sent })
+            };
         }
         self.unacked.drain(..newly);
         self.is_request_pending = false;
@@ -201,6 +207,10 @@ mod tests {
         assert_eq!(ids(&sm), ["2", "3"], "a refused h changes nothing");
         assert_eq!(sm.on_ack(3, now), Ok(()));
         assert!(ids(&sm).is_empty());
+        // Behind the last acknowledgement: nothing happens.
+        sm.note_sent(stanza(4), now).expect("room");
+        assert_eq!(sm.on_ack(2, now), Ok(()));
+        assert_eq!(ids(&sm), ["4"]);
     }
 
     #[test]

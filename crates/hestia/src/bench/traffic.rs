@@ -492,3 +492,23 @@ async fn iq_client(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sm_count_starts_at_enabled_and_answers_requests() {
+        let mut sm = SmCount::default();
+        let msg = Element::new("message", ns::CLIENT);
+        assert_eq!(sm.on_element(&msg), None);
+        assert_eq!(sm.on_element(&Element::new("enabled", ns::SM)), None);
+        for _ in 0..3 {
+            assert_eq!(sm.on_element(&msg), None);
+        }
+        let a = sm
+            .on_element(&Element::new("r", ns::SM))
+            .expect("an answer");
+        assert!(a.is("a", ns::SM) && a.attr("h") == Some("3"), "{a}");
+    }
+}
