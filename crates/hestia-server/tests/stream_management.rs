@@ -610,3 +610,44 @@ async fn a_session_silent_past_the_keepalive_hibernates_and_can_be_resumed() {
     assert_quiet(&mut bob).await;
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_resume_acknowledging_too_much_ends_the_session_and_keeps_its_messages() {
+    let t = friends().await;
+    let (mut alice, previd) = sm_available(&t, "alice", None).await;
+    let alice_jid = alice.jid().clone();
+    let mut bob = t.login_available("bob").await.expect("bob");
+    drain(&mut bob, QUIET).await;
+    drain(&mut alice, QUIET).await;
+    bob.send(&chat(&alice_jid.to_string(), "unacked"))
+        .await
+        .expect("send");
+    alice.recv().await.expect("unacked");
+    drop_connection(alice).await;
+
+    let mut auth = authenticate(&t, "alice").await;
+    let resume = Element::new("resume", ns::SM)
+        .with_attr("previd", previd.as_str())
+        .with_attr("h", "99");
+    auth.send_raw(resume.to_xml(ns::CLIENT).as_bytes())
+        .await
+        .expect("send");
+    let end = loop {
+        match auth.recv().await {
+            Ok(el) => assert!(!el.is("resumed", ns::SM), "{el}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        end.stream_error(),
+        Some(StreamError::UndefinedCondition),
+        "{end}"
+    );
+    expect_unavailable(&mut bob, &alice_jid.to_string(), Duration::from_secs(5)).await;
+    assert_eq!(
+        stored(&t, "alice").await,
+        1,
+        "the unacknowledged message is kept"
+    );
+    t.stop().await;
+}
