@@ -651,3 +651,22 @@ async fn a_resume_acknowledging_too_much_ends_the_session_and_keeps_its_messages
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_hibernating_session_holds_no_connection_of_its_address() {
+    let t = TestServer::start_with(|cfg| cfg.c2s.max_connections_per_address = 1)
+        .await
+        .expect("server");
+    t.add_user("alice").await.expect("alice");
+    let (alice, previd) = sm_available(&t, "alice", None).await;
+    let alice_jid = alice.jid().clone();
+    drop_connection(alice).await;
+    // The only connection this address may hold is free again: the resume gets through.
+    let auth = authenticate(&t, "alice").await;
+    let outcome = auth.resume(alice_jid, &previd, 1).await.expect("resume");
+    assert!(
+        matches!(outcome, Resumption::Resumed { .. }),
+        "resume refused"
+    );
+    t.stop().await;
+}

@@ -67,11 +67,11 @@ impl C2s {
     ) {
         let c2s = self.clone();
         self.tracker.spawn(async move {
-            let Some(_slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
+            let Some(slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
                 crate::connection::refuse(tcp, &c2s.irsp.domain.to_string()).await;
                 return;
             };
-            crate::connection::run(c2s.clone(), tcp, peer, is_direct_tls).await;
+            crate::connection::run(c2s.clone(), tcp, peer, is_direct_tls, slot).await;
         });
     }
 }

@@ -115,7 +115,16 @@ pub async fn refuse(mut tcp: TcpStream, domain: &str) {
 }
 
 /// Runs a connection to its end.
-pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls: bool) {
+/// `address_slot` (what counts the connection against its source address) is released when
+/// the TCP connection ends, before any XEP-0198 hibernation: a hibernating session holds no
+/// connection.
+pub async fn run<S: Send>(
+    c2s: Arc<C2s>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    is_direct_tls: bool,
+    address_slot: S,
+) {
     let _ = tcp.set_nodelay(true);
     metrics::gauge!("hestia_c2s_connections").increment(1.0);
     let span = tracing::debug_span!("c2s", %peer);
@@ -145,6 +154,7 @@ pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls:
     let exit = conn.serve(io).await;
     tracing::debug!(?exit, "connection ended");
     conn.finish_gauges();
+    drop(address_slot);
     // A resumable session outlives its connection (XEP-0198 §5): it is logged out only if no
     // stream resumes it in time.
     let is_resumed = match exit {
