@@ -96,6 +96,8 @@ pub(crate) struct Inbound {
     parser: StreamParser,
     chunk: Box<[u8]>,
     pending: VecDeque<Element>,
+    /// The `<stream:error/>` that ended the stream, for its text and application condition.
+    pub(crate) stream_error: Option<Element>,
 }
 
 impl Inbound {
@@ -108,6 +110,7 @@ impl Inbound {
             parser: StreamParser::new(limits),
             chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
             pending: VecDeque::new(),
+            stream_error: None,
         }
     }
 
@@ -149,6 +152,7 @@ impl Inbound {
                 StreamEvent::Stanza(el) if el.is("error", ns::STREAM) => {
                     let condition =
                         StreamError::from_element(&el).unwrap_or(StreamError::UndefinedCondition);
+                    self.stream_error = Some(el);
                     return Err(ClientError::Stream(condition));
                 }
                 StreamEvent::Stanza(el) => return Ok(el),
@@ -315,6 +319,10 @@ impl XmppConn {
 
     pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         bounded(self.timeout, Outbound::send_raw(&mut self.io, bytes)).await
+    }
+
+    pub(crate) fn stream_error(&self) -> Option<&Element> {
+        self.inbound.stream_error.as_ref()
     }
 
     /// The next stanza, bounded by the per-step timeout.

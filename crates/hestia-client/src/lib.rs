@@ -33,7 +33,7 @@ mod tls;
 pub use connected::Connected;
 pub use error::ClientError;
 pub use options::{ConnectOptions, Transport};
-pub use session::{Authenticated, Bound, Receiver, Sender};
+pub use session::{Authenticated, Bound, Receiver, Resumption, Sender};
 pub use tls::load_pem_certs;
 
 pub use hestia_sasl::Mechanism;

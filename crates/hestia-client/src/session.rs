@@ -88,6 +88,52 @@ impl Authenticated {
     }
 }
 
+impl Authenticated {
+    /// XEP-0198 §5 resumption instead of binding: sends `<resume previd h/>` for the session
+    /// bound as `jid` and waits for the answer. On `<resumed/>` this stream carries that session
+    /// on (the stanzas it never acknowledged follow); on `<failed/>` the stream is handed back.
+    pub async fn resume(
+        mut self,
+        jid: Jid,
+        previd: &str,
+        h: u32,
+    ) -> Result<Resumption, ClientError> {
+        let resume = Element::new("resume", ns::SM)
+            .with_attr("previd", previd)
+            .with_attr("h", h.to_string());
+        self.conn.send(&resume).await?;
+        let answer = self.conn.recv().await?;
+        if answer.is("resumed", ns::SM) {
+            let session = Bound {
+                conn: self.conn,
+                jid,
+            };
+            return Ok(Resumption::Resumed { session, answer });
+        }
+        if answer.is("failed", ns::SM) {
+            return Ok(Resumption::Failed {
+                stream: self,
+                answer,
+            });
+        }
+        Err(ClientError::Protocol(format!(
+            "expected <resumed/> or <failed/>, got <{}/>",
+            answer.name()
+        )))
+    }
+}
+
+/// The outcome of [`Authenticated::resume`].
+pub enum Resumption {
+    /// `<resumed/>`: the old session, on this stream.
+    Resumed { session: Bound, answer: Element },
+    /// `<failed/>`: the stream may still bind a new session.
+    Failed {
+        stream: Authenticated,
+        answer: Element,
+    },
+}
+
 fn iq_set(payload: Element) -> Element {
     Element::new("iq", ns::CLIENT)
         .with_attr("type", "set")
@@ -133,6 +179,12 @@ impl Bound {
     /// [`ClientError::Stanza`]. Other stanzas arriving meanwhile are kept for later [`Self::recv`] calls.
     pub async fn iq(&mut self, iq: Element) -> Result<Element, ClientError> {
         self.conn.iq(iq).await
+    }
+
+    /// The `<stream:error/>` element that ended the stream, once [`Self::recv`] returned
+    /// [`ClientError::Stream`] (its text and any application-specific condition).
+    pub fn stream_error(&self) -> Option<&Element> {
+        self.conn.stream_error()
     }
 
     /// Initial presence (RFC 6121 §4.2).

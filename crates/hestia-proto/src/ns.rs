@@ -30,3 +30,5 @@ pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 pub const PUBSUB_PUBLISH: &str = "http://jabber.org/protocol/pubsub#publish";
 pub const ADDRESS: &str = "http://jabber.org/protocol/address";
+/// XEP-0198 stream management, version 3.
+pub const SM: &str = "urn:xmpp:sm:3";

@@ -67,6 +67,17 @@ impl SessionHandle {
         }
     }
 
+    /// The same session (queue, presence state, serial) with the facts of a new connection:
+    /// a XEP-0198 resumption moves a session to another TCP connection.
+    pub fn with_info(&self, info: SessionInfo) -> SessionHandle {
+        SessionHandle {
+            info: Arc::new(info),
+            serial: self.serial,
+            tx: self.tx.clone(),
+            state: self.state.clone(),
+        }
+    }
+
     /// Queues a stanza; false if the session is gone or its queue is full (a slow reader
     /// must not stall the router: ejabberd's `max_fsm_queue` does the same).
     pub fn deliver(&self, stanza: Element) -> bool {
@@ -225,6 +236,28 @@ impl Directory {
             }
         }
         is_same
+    }
+
+    /// Replaces a session's entry with `handle` (same JID and serial, new connection facts);
+    /// false if the session is no longer the one registered there.
+    pub fn refresh(&self, handle: &SessionHandle) -> bool {
+        let jid = &handle.info.jid;
+        let mut map = self
+            .local()
+            .by_bare
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = map
+            .get_mut(&jid.to_bare())
+            .and_then(|c| c.get_mut(jid.resource().unwrap_or_default()))
+            .filter(|h| h.serial == handle.serial);
+        match entry {
+            Some(entry) => {
+                *entry = handle.clone();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The session bound to exactly this full JID.

@@ -15,6 +15,7 @@ pub mod push;
 pub mod relations;
 pub mod route;
 pub mod throttle;
+pub mod undelivered;
 
 pub use directory::{Directory, Outbound, SessionHandle, SessionInfo};
 pub use feature::{

@@ -220,11 +220,15 @@ async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
             continue;
         };
         stanza.set_attr("to", session.info.jid.to_string());
-        stanza.push_child(
-            Element::new("delay", ns::DELAY)
-                .with_attr("from", irsp.domain.to_string())
-                .with_attr("stamp", rfc3339(s.stored_at)),
-        );
+        // A message returned unacknowledged by a stream-management session was stamped when
+        // it first went undelivered; one stamp says when it was originally held.
+        if stanza.get_child("delay", ns::DELAY).is_none() {
+            stanza.push_child(
+                Element::new("delay", ns::DELAY)
+                    .with_attr("from", irsp.domain.to_string())
+                    .with_attr("stamp", rfc3339(s.stored_at)),
+            );
+        }
         session.deliver(stanza);
     }
 }

@@ -214,7 +214,7 @@ async fn store_for_offline(irsp: &Irsp, to: &Jid, msg: Element) -> Reply {
 }
 
 /// XEP-0334 §4: `<no-store/>` or `<no-permanent-store/>` keep a message out of offline storage.
-fn has_no_store_hint(msg: &Element) -> bool {
+pub(crate) fn has_no_store_hint(msg: &Element) -> bool {
     msg.get_child("no-store", ns::HINTS).is_some()
         || msg.get_child("no-permanent-store", ns::HINTS).is_some()
 }

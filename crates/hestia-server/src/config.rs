@@ -84,6 +84,14 @@ hestia_config::section! {
         pub failed_login_window: Duration = Duration::secs(300),
         /// Exempt loopback addresses from the per-address login throttle.
         pub loopback_exempt: bool = true,
+        /// XEP-0198 stream management: how long a session that enabled resumption stays
+        /// routable after its connection is lost (stanzas for it queue, its contacts see it
+        /// online) waiting for the client to resume it; then it is logged out and what it never
+        /// acknowledged goes to offline storage. 0 = resumption not offered.
+        pub resume_timeout: Duration = Duration::secs(300),
+        /// XEP-0198: most stanzas a session may have unacknowledged (queued while hibernating
+        /// included); one more closes the stream with `resource-constraint`.
+        pub max_unacked_stanzas: usize = 500,
     }
 }
 
@@ -216,6 +224,7 @@ impl Config {
             ("c2s.max_depth", c.max_depth),
             ("c2s.max_attributes", c.max_attributes),
             ("c2s.max_user_sessions", c.max_user_sessions),
+            ("c2s.max_unacked_stanzas", c.max_unacked_stanzas),
         ] {
             if v == 0 {
                 p.push(format!("{key} must be greater than 0"));

@@ -166,6 +166,11 @@ fn c2s_options(config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> C2sOp
         max_failed_logins_per_account: c.max_failed_logins_per_account,
         failed_login_window: c.failed_login_window.get(),
         is_loopback_exempt: c.loopback_exempt,
+        resume_timeout: c.resume_timeout.get(),
+        ack_policy: hestia_session::sm::AckPolicy {
+            max_unacked: c.max_unacked_stanzas,
+            ..C2sOptions::default().ack_policy
+        },
         ..C2sOptions::default()
     }
 }

@@ -123,6 +123,11 @@ async fn two_hundred_concurrent_logins() {
 }
 
 #[tokio::test]
+async fn stream_management_resumes_after_a_dropped_connection_without_loss_or_duplicates() {
+    slixmpp("stream_management", &["slix_sm_alice", "slix_sm_bob"]).await;
+}
+
+#[tokio::test]
 async fn roster_subscriptions_approval_denial_presence_and_probes() {
     slixmpp_strangers(
         "roster_subscriptions",

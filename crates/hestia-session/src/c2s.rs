@@ -27,6 +27,8 @@ pub struct C2s {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Most simultaneous connections from one address (0 = unlimited).
     pub max_connections_per_ip: usize,
+    /// XEP-0198 sessions that a new stream may resume, by resumption id.
+    pub(crate) resumptions: crate::sm::resume::Resumptions,
 }
 
 impl C2s {
@@ -48,6 +50,7 @@ impl C2s {
             tracker,
             per_ip: Mutex::default(),
             max_connections_per_ip,
+            resumptions: Default::default(),
         })
     }
 
@@ -64,11 +67,11 @@ impl C2s {
     ) {
         let c2s = self.clone();
         self.tracker.spawn(async move {
-            let Some(_slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
+            let Some(slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
                 crate::connection::refuse(tcp, &c2s.irsp.domain.to_string()).await;
                 return;
             };
-            crate::connection::run(c2s.clone(), tcp, peer, is_direct_tls).await;
+            crate::connection::run(c2s.clone(), tcp, peer, is_direct_tls, slot).await;
         });
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use hestia_xml::Limits;
 
+use crate::sm::AckPolicy;
+
 /// Everything a c2s connection needs to know besides the IRSP itself.
 #[derive(Debug, Clone)]
 pub struct C2sOptions {
@@ -35,6 +37,11 @@ pub struct C2sOptions {
     pub is_loopback_exempt: bool,
     /// Outbound stanzas queued for a connection before further ones bounce.
     pub outbound_queue: usize,
+    /// XEP-0198: longest a resumable session hibernates after losing its connection (zero =
+    /// resumption not offered).
+    pub resume_timeout: Duration,
+    /// XEP-0198: when acknowledgements are requested, and the bound on unacknowledged stanzas.
+    pub ack_policy: AckPolicy,
 }
 
 impl Default for C2sOptions {
@@ -56,6 +63,12 @@ impl Default for C2sOptions {
             max_auth_attempts_per_stream: 3,
             is_loopback_exempt: false,
             outbound_queue: 4096,
+            resume_timeout: Duration::from_secs(300),
+            ack_policy: AckPolicy {
+                every: 5,
+                delay: Duration::from_secs(2),
+                max_unacked: 500,
+            },
         }
     }
 }

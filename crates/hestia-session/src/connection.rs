@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 use crate::C2s;
 use crate::io::{Io, Shaper};
 use crate::sasl::SaslExchange;
+use crate::sm::StreamManagement;
+use crate::sm::resume::{Takeover, recv_takeover};
 use crate::stream;
 
 /// What an authenticated entity is.
@@ -45,6 +47,15 @@ pub enum Phase {
 #[derive(Debug)]
 pub enum Exit {
     Stream(StreamError, Option<String>),
+    /// A stream error with an application-specific condition child (XEP-0198's
+    /// `<handled-count-too-high/>`).
+    StreamDetail(StreamError, Box<Element>),
+    /// Silent past the keep-alive ping: a lost connection, closed with `connection-timeout`.
+    KeepAliveTimeout,
+    /// Another stream asks to resume this session (XEP-0198 §5) …
+    Takeover(Takeover),
+    /// … and now holds it: this task ends without logging the session out.
+    ResumedElsewhere,
     ClientClosed,
     Eof,
     Io(std::io::Error),
@@ -81,12 +92,14 @@ pub struct Connection {
     pub(crate) out: Vec<u8>,
     pub(crate) phase: Phase,
     pub(crate) tls: Option<TlsFacts>,
-    is_header_sent: bool,
+    pub(crate) is_header_sent: bool,
     pre_auth_stanzas: u32,
     pub(crate) auth_attempts: u32,
     /// Mechanism chosen without an initial response; the next `<response/>` starts it.
     pub(crate) pending_first: Option<hestia_sasl::Mechanism>,
-    outbound: Option<mpsc::Receiver<Outbound>>,
+    pub(crate) outbound: Option<mpsc::Receiver<Outbound>>,
+    /// XEP-0198 state once the client enabled stream management (boxed: most streams never do).
+    pub(crate) sm: Option<Box<StreamManagement>>,
 }
 
 /// Refuses a connection over the per-address limit with a stream error.
@@ -102,7 +115,16 @@ pub async fn refuse(mut tcp: TcpStream, domain: &str) {
 }
 
 /// Runs a connection to its end.
-pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls: bool) {
+/// `address_slot` (what counts the connection against its source address) is released when
+/// the TCP connection ends, before any XEP-0198 hibernation: a hibernating session holds no
+/// connection.
+pub async fn run<S: Send>(
+    c2s: Arc<C2s>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    is_direct_tls: bool,
+    address_slot: S,
+) {
     let _ = tcp.set_nodelay(true);
     metrics::gauge!("hestia_c2s_connections").increment(1.0);
     let span = tracing::debug_span!("c2s", %peer);
@@ -120,6 +142,7 @@ pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls:
         auth_attempts: 0,
         pending_first: None,
         outbound: None,
+        sm: None,
     };
     let mut io = Io::Plain(tcp);
     if is_direct_tls {
@@ -130,8 +153,18 @@ pub async fn run(c2s: Arc<C2s>, tcp: TcpStream, peer: SocketAddr, is_direct_tls:
     }
     let exit = conn.serve(io).await;
     tracing::debug!(?exit, "connection ended");
-    Box::pin(conn.cleanup()).await;
     conn.finish_gauges();
+    drop(address_slot);
+    // A resumable session outlives its connection (XEP-0198 §5): it is logged out only if no
+    // stream resumes it in time.
+    let is_resumed = match exit {
+        Exit::ResumedElsewhere => true,
+        exit if conn.may_hibernate(&exit) => Box::pin(conn.hibernate()).await,
+        _ => false,
+    };
+    if !is_resumed {
+        Box::pin(conn.cleanup()).await;
+    }
 }
 
 impl Connection {
@@ -155,6 +188,17 @@ impl Connection {
                     self.is_header_sent = false;
                 }
                 Ok(Step::Continue) => {}
+                Err(Exit::Takeover(takeover)) => {
+                    // Handed over before the close, which may take long on a half-dead
+                    // connection; if the resuming stream gave up, this one is simply lost.
+                    let exit = if self.hand_over(takeover) {
+                        Exit::ResumedElsewhere
+                    } else {
+                        Exit::Eof
+                    };
+                    Box::pin(self.close(&mut io, &exit)).await;
+                    return exit;
+                }
                 Err(exit) => {
                     Box::pin(self.close(&mut io, &exit)).await;
                     return exit;
@@ -209,22 +253,30 @@ impl Connection {
                     return Ok(step);
                 }
             }
+            self.request_ack_if_due();
             self.flush(io).await?;
             let is_bound = self.outbound.is_some();
             let watch = is_bound && keepalive.is_on();
+            // One timer for the keep-alive and a delayed XEP-0198 ack request: each timer in
+            // this select is paid in every connection's task state.
+            let ack_at = self.sm.as_ref().and_then(|sm| sm.request_at());
+            let wake = earliest(watch.then(|| keepalive.deadline()), ack_at);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Err(Exit::Shutdown),
+                takeover = recv_takeover(&mut self.sm) => return Err(Exit::Takeover(takeover)),
                 msg = recv_outbound(&mut self.outbound) => self.on_outbound(msg)?,
                 _ = tokio::time::sleep_until(deadline.into()), if !is_bound => {
                     return Err(Exit::stream(StreamError::ConnectionTimeout, "login not completed in time"));
                 }
-                _ = tokio::time::sleep_until(keepalive.deadline().into()), if watch => {
-                    if keepalive.is_pinged() {
-                        return Err(Exit::stream(StreamError::ConnectionTimeout, "no answer to the keep-alive ping"));
+                _ = tokio::time::sleep_until(wake.unwrap_or(deadline).into()), if wake.is_some() => {
+                    if watch && keepalive.deadline() <= Instant::now() {
+                        if keepalive.is_pinged() {
+                            return Err(Exit::KeepAliveTimeout);
+                        }
+                        keepalive.ping(Instant::now());
+                        self.write_keepalive_ping()?;
                     }
-                    keepalive.ping(Instant::now());
-                    self.write_keepalive_ping();
                 }
                 read = read_into(io, &mut self.parser) => {
                     let n = read.map_err(Exit::Io)?;
@@ -243,9 +295,9 @@ impl Connection {
 
     /// A XEP-0199 ping to the bound connection: any answer (a result, or an error from a
     /// client without ping support) proves the peer is still there.
-    fn write_keepalive_ping(&mut self) {
+    fn write_keepalive_ping(&mut self) -> Result<(), Exit> {
         let Phase::Bound { handle, .. } = &self.phase else {
-            return;
+            return Ok(());
         };
         let ping = Element::new("iq", ns::CLIENT)
             .with_attr("type", "get")
@@ -253,12 +305,21 @@ impl Connection {
             .with_attr("from", self.c2s.irsp.domain.to_string())
             .with_attr("to", handle.info.jid.to_string())
             .with_child(Element::new("ping", ns::PING));
-        ping.write_to(&mut self.out, ns::CLIENT);
         metrics::counter!("hestia_c2s_keepalive_pings_total").increment(1);
+        self.emit(ping)
+    }
+
+    /// Writes a stanza for the client; under stream management it is kept until acknowledged.
+    pub(crate) fn emit(&mut self, stanza: Element) -> Result<(), Exit> {
+        stanza.write_to(&mut self.out, ns::CLIENT);
+        if self.sm.is_some() {
+            self.keep_unacked(Box::new(stanza))?;
+        }
+        Ok(())
     }
 
     /// Writes queued stanzas (batching whatever else is already queued) or closes.
-    fn on_outbound(&mut self, msg: Option<Outbound>) -> Result<(), Exit> {
+    pub(crate) fn on_outbound(&mut self, msg: Option<Outbound>) -> Result<(), Exit> {
         // At most this many per wake-up, so one busy queue cannot starve the reads; what is
         // left stays in the queue for the next turn of the loop (never taken and dropped).
         const BATCH: usize = 64;
@@ -269,6 +330,7 @@ impl Connection {
                     el.write_to(&mut self.out, ns::CLIENT);
                     let kind = StanzaKind::of(&el).map_or("other", StanzaKind::as_str);
                     metrics::counter!("hestia_stanzas_out_total", "kind" => kind).increment(1);
+                    self.keep_unacked(el)?;
                 }
                 Some(Outbound::Close(e, text)) => return Err(Exit::Stream(e, text)),
                 None => return Ok(()),
@@ -343,6 +405,8 @@ impl Connection {
             }
             Phase::Authenticated { .. } | Phase::Bound { .. } => {
                 let mut f = stream::bind_features();
+                // XEP-0198: enable after bind, or resume instead of binding.
+                f.push(Element::new("sm", ns::SM));
                 // XEP-0478: how long the server waits for data before it closes the stream.
                 let idle = if opts.keepalive_interval.is_zero() {
                     0
@@ -368,10 +432,19 @@ impl Connection {
                 "stream header expected",
             ));
         }
+        if el.ns() == ns::SM && !matches!(self.phase, Phase::Connected { .. }) {
+            return self.on_sm(&el).await;
+        }
         match &self.phase {
             Phase::Connected { .. } => self.on_pre_auth(el).await,
             Phase::Authenticated { .. } => self.on_unbound(el),
-            Phase::Bound { .. } => self.on_bound(el).await,
+            Phase::Bound { .. } => {
+                let step = self.on_bound(el).await?;
+                if let Some(sm) = &mut self.sm {
+                    sm.note_handled();
+                }
+                Ok(step)
+            }
         }
     }
 
@@ -386,6 +459,7 @@ impl Connection {
         let needs_tls = self.c2s.options.is_tls_required && self.tls.is_none();
         match (el.ns(), el.name()) {
             (ns::TLS, "starttls") => self.on_starttls(),
+            (ns::SM, _) => self.on_sm(&el).await,
             (ns::SASL, _) if needs_tls => {
                 self.out.extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><encryption-required/></failure>");
                 Err(Exit::stream(
@@ -480,89 +554,16 @@ impl Connection {
         el.set_attr("from", jid.to_string());
         metrics::counter!("hestia_stanzas_in_total", "kind" => kind.as_str()).increment(1);
         if let Some(reply) = crate::bind::legacy_session(&el) {
-            reply.write_to(&mut self.out, ns::CLIENT);
+            self.emit(reply)?;
             return Ok(Step::Continue);
         }
         let started = Instant::now();
         let reply = hestia_router::route::route(&self.c2s.irsp, &jid, el).await;
         metrics::histogram!("hestia_routing_seconds").record(started.elapsed().as_secs_f64());
         if let Some(reply) = reply {
-            reply.write_to(&mut self.out, ns::CLIENT);
+            self.emit(reply)?;
         }
         Ok(Step::Continue)
-    }
-
-    /// Sends our side of the close: the stream error (after a header if none went out yet)
-    /// or the closing tag, then shuts the pipe down, all bounded in time.
-    async fn close(&mut self, io: &mut Io, exit: &Exit) {
-        let write = match exit {
-            Exit::Stream(e, text) => {
-                if !self.is_header_sent {
-                    stream::write_header(
-                        &mut self.out,
-                        &self.c2s.irsp.domain.to_string(),
-                        &new_id(),
-                        None,
-                    );
-                }
-                metrics::counter!("hestia_stream_errors_total", "condition" => e.condition())
-                    .increment(1);
-                stream::write_error(&mut self.out, *e, text.as_deref());
-                true
-            }
-            Exit::Shutdown => {
-                if !self.is_header_sent {
-                    stream::write_header(
-                        &mut self.out,
-                        &self.c2s.irsp.domain.to_string(),
-                        &new_id(),
-                        None,
-                    );
-                }
-                stream::write_error(&mut self.out, StreamError::SystemShutdown, None);
-                true
-            }
-            Exit::ClientClosed => {
-                stream::write_close(&mut self.out);
-                true
-            }
-            Exit::Eof | Exit::Io(_) => false,
-        };
-        if write {
-            let done = async {
-                io.write_all(&self.out).await?;
-                io.shutdown().await
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
-        }
-        self.out.clear();
-    }
-
-    /// Leaves the directory and tells the account's other connections it went away.
-    async fn cleanup(&mut self) {
-        let Phase::Bound { handle, .. } = &self.phase else {
-            return;
-        };
-        let irsp = self.c2s.irsp.clone();
-        let jid = handle.info.jid.clone();
-        let was_available = handle.is_available();
-        // A connection replaced by a newer login was already removed from the directory
-        // (unbind finds nothing), but it was counted when it bound: count it out either way.
-        irsp.directory.unbind(&jid, handle.serial);
-        metrics::gauge!("hestia_sessions_bound").decrement(1.0);
-        if was_available {
-            // Abrupt or graceful, the contacts learn at once (14543-5-8 §12).
-            let unavailable = Element::new("presence", ns::CLIENT)
-                .with_attr("type", "unavailable")
-                .with_attr("from", jid.to_string());
-            hestia_router::presence::broadcast(&irsp, &jid, unavailable).await;
-        }
-        if irsp.directory.sessions_of(&jid).is_empty()
-            && let Some(local) = jid.local()
-        {
-            // The cached relationships of an account nobody is using would only cost memory.
-            irsp.relations.forget([local]);
-        }
     }
 }
 
@@ -632,10 +633,17 @@ async fn read_into(io: &mut Io, parser: &mut StreamParser) -> std::io::Result<us
     .await
 }
 
-async fn recv_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+pub(crate) async fn recv_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Client-to-server XMPP streams (RFC 6120) for the IRSP: login (ISO/IEC 14543-5-8 §8) with
-//! STARTTLS or direct TLS, SASL, connection-ID binding, and the per-connection limits that
-//! protect the server from what a stranger can send.
+//! STARTTLS or direct TLS, SASL, connection-ID binding, XEP-0198 stream management
+//! ([`sm`]), and the per-connection limits that protect the server from what a stranger can
+//! send.
 //!
 //! One task per connection ([`connection`]); its state is [`Phase`](connection::Phase), an enum
 //! whose variants carry only what is valid in them; handlers never read sockets — the task
@@ -11,7 +12,9 @@ pub mod c2s;
 pub mod config;
 pub mod connection;
 pub mod io;
+pub mod logout;
 pub mod sasl;
+pub mod sm;
 pub mod stream;
 
 pub use c2s::C2s;
@@ -38,6 +41,16 @@ pub fn clauses() -> Vec<Clause> {
             "Logout: graceful, TCP loss, and silence found by keep-alive pings",
         ),
         c("XEP-0199", "§4.1", "Server-to-client ping as keep-alive"),
+        c(
+            "XEP-0198",
+            "§3, §4",
+            "Stream management: enable after bind, <r/>/<a/> counting, bounded unacknowledged queue, handled-count-too-high",
+        ),
+        c(
+            "XEP-0198",
+            "§5",
+            "Resumption: hibernation under the same full JID, takeover of a half-alive connection, unacknowledged stanzas stored or bounced",
+        ),
         c(
             "ISO/IEC 14543-5-8",
             "§14",

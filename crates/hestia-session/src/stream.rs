@@ -58,9 +58,19 @@ pub fn write_features(out: &mut Vec<u8>, children: &[Element]) {
 
 /// `<stream:error>…</stream:error></stream:stream>`.
 pub fn write_error(out: &mut Vec<u8>, error: StreamError, text: Option<&str>) {
+    write_error_detail(out, error, text, None);
+}
+
+/// As [`write_error`], with an application-specific condition element (RFC 6120 §4.9.4).
+pub fn write_error_detail(
+    out: &mut Vec<u8>,
+    error: StreamError,
+    text: Option<&str>,
+    detail: Option<&Element>,
+) {
     let el = error.to_element(text);
     out.extend_from_slice(b"<stream:error>");
-    for c in el.children() {
+    for c in el.children().chain(detail) {
         c.write_to(out, ns::CLIENT);
     }
     out.extend_from_slice(b"</stream:error>");

@@ -32,7 +32,7 @@ async fn connection_task_future_stays_small() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let task = hestia_session::connection::run(c2s, tcp, addr, false);
+    let task = hestia_session::connection::run(c2s, tcp, addr, false, ());
     let size = std::mem::size_of_val(&task);
     assert!(size <= 2048, "the connection task's future is {size} bytes");
 }

@@ -54,6 +54,9 @@ enum Scenario {
     /// Message routing between pairs, K in flight per sender, both directions; latency from a
     /// timestamp in the body; loss must be 0.
     Messages(traffic::TrafficArgs),
+    /// As `messages`, with XEP-0198 stream management enabled on every client and every ack
+    /// request answered: the cost of SM on routing throughput.
+    MessagesSm(traffic::TrafficArgs),
     /// IQ round trips (XEP-0199 ping) between the two clients of each pair, both directions.
     Iq(traffic::TrafficArgs),
     /// Presence fan-out: N users each with R related devices online; each user broadcasts
@@ -245,6 +248,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Scenario::Login(a) => login::run_login(a).await,
             Scenario::Idle(a) => login::run_idle(a).await,
             Scenario::Messages(a) => traffic::run(a, traffic::Kind::Messages).await,
+            Scenario::MessagesSm(a) => traffic::run(a, traffic::Kind::MessagesSm).await,
             Scenario::Iq(a) => traffic::run(a, traffic::Kind::Iq).await,
             Scenario::Presence(a) => presence::run(a).await,
         }

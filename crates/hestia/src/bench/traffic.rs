@@ -10,6 +10,10 @@
 //! loss = sent − received overall.
 //! Stanzas that are not part of the traffic (presence, roster pushes) are skipped; IQ requests
 //! among them (roster pushes) get an empty result.
+//!
+//! `messages-sm` is `messages` with XEP-0198 stream management enabled on every client, which
+//! counts what it receives and answers each `<r/>` with `<a h/>`, so SM's cost on routing can be
+//! read against the plain scenario.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +61,8 @@ pub struct TrafficArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Messages,
+    /// Messages with XEP-0198 enabled and acknowledged.
+    MessagesSm,
     Iq,
 }
 
@@ -120,7 +126,8 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
     let mut tasks = JoinSet::new();
     let mut senders = JoinSet::new();
     match kind {
-        Kind::Messages => {
+        Kind::Messages | Kind::MessagesSm => {
+            let is_sm = kind == Kind::MessagesSm;
             let dirs: Vec<Arc<Direction>> = (0..clients)
                 .map(|_| {
                     Arc::new(Direction {
@@ -128,8 +135,12 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
                     })
                 })
                 .collect();
-            for (i, session) in bound.into_iter().enumerate() {
+            for (i, mut session) in bound.into_iter().enumerate() {
                 let peer = i ^ 1;
+                if is_sm {
+                    // Without resumption: the benchmark measures acknowledgement, not hibernation.
+                    session.send(&Element::new("enable", ns::SM)).await?;
+                }
                 let (tx, rx) = session.into_split();
                 // IQ results the receiver owes (roster pushes) leave through the sender.
                 let (reply_tx, reply_rx) = mpsc::unbounded_channel();
@@ -143,9 +154,12 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
                 ));
                 tasks.spawn(receive_messages(
                     rx,
-                    dirs[peer].clone(),
-                    dirs[i].clone(),
-                    reply_tx,
+                    Flow {
+                        incoming: dirs[peer].clone(),
+                        outgoing: dirs[i].clone(),
+                        replies: reply_tx,
+                        sm: is_sm.then(SmCount::default),
+                    },
                     shared.clone(),
                     done.clone(),
                 ));
@@ -219,6 +233,7 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
     let per_cpu = server_cpu.map(|c| ratio(in_window as f64, c));
     let (name, unit) = match kind {
         Kind::Messages => ("messages", "messages"),
+        Kind::MessagesSm => ("messages-sm", "messages"),
         Kind::Iq => ("iq", "round trips"),
     };
     let mut summary = format!(
@@ -314,17 +329,51 @@ async fn send_messages(
     tx
 }
 
-/// Reads one client's messages: those from the peer free a slot in the peer's window; a
-/// bounce of our own message frees one in ours and counts as an error. IQ requests (roster
-/// pushes) are answered through `replies`; other stanzas are skipped.
-async fn receive_messages(
-    mut rx: Receiver,
+/// What a receiving task drives: the two windows of its pair, the way out for its answers, and
+/// its XEP-0198 count when stream management is on.
+struct Flow {
     incoming: Arc<Direction>,
     outgoing: Arc<Direction>,
     replies: mpsc::UnboundedSender<Element>,
+    sm: Option<SmCount>,
+}
+
+/// Stanzas received since `<enabled/>` (the `h` of `<a/>`).
+#[derive(Default)]
+struct SmCount {
+    is_enabled: bool,
+    handled: u32,
+}
+
+impl SmCount {
+    /// Counts a received element; returns the `<a/>` to send for an `<r/>`.
+    fn on_element(&mut self, el: &Element) -> Option<Element> {
+        if el.is("enabled", ns::SM) {
+            self.is_enabled = true;
+        } else if el.is("r", ns::SM) {
+            return Some(Element::new("a", ns::SM).with_attr("h", self.handled.to_string()));
+        } else if self.is_enabled && el.ns() == ns::CLIENT {
+            self.handled = self.handled.wrapping_add(1);
+        }
+        None
+    }
+}
+
+/// Reads one client's messages: those from the peer free a slot in the peer's window; a
+/// bounce of our own message frees one in ours and counts as an error. IQ requests (roster
+/// pushes) and ack requests are answered through `replies`; other stanzas are skipped.
+async fn receive_messages(
+    mut rx: Receiver,
+    flow: Flow,
     shared: Arc<Shared>,
     done: CancellationToken,
 ) -> TaskResult {
+    let Flow {
+        incoming,
+        outgoing,
+        replies,
+        mut sm,
+    } = flow;
     let mut latencies = Vec::new();
     loop {
         let el = tokio::select! {
@@ -341,6 +390,10 @@ async fn receive_messages(
                 };
             }
         };
+        if let Some(ack) = sm.as_mut().and_then(|sm| sm.on_element(&el)) {
+            let _ = replies.send(ack);
+            continue;
+        }
         if let Some(result) = relate::iq_result(&el) {
             let _ = replies.send(result);
             continue;
@@ -437,5 +490,25 @@ async fn iq_client(
                 return fail(latencies, e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sm_count_starts_at_enabled_and_answers_requests() {
+        let mut sm = SmCount::default();
+        let msg = Element::new("message", ns::CLIENT);
+        assert_eq!(sm.on_element(&msg), None);
+        assert_eq!(sm.on_element(&Element::new("enabled", ns::SM)), None);
+        for _ in 0..3 {
+            assert_eq!(sm.on_element(&msg), None);
+        }
+        let a = sm
+            .on_element(&Element::new("r", ns::SM))
+            .expect("an answer");
+        assert!(a.is("a", ns::SM) && a.attr("h") == Some("3"), "{a}");
     }
 }
