@@ -1,6 +1,7 @@
 //! The IRSP's protocol features, one module per clause area, each returning its handlers and
 //! disco features as data. [`all`] is the one place they are registered.
 
+pub mod appserver;
 pub mod device;
 pub mod disco;
 pub mod multicast;
@@ -30,6 +31,7 @@ pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
             cfg.registration.min_verification_code_length,
         ),
         device::feature(),
+        appserver::feature(),
         multicast::feature(),
         offline::feature(),
         disco::feature(),

@@ -55,6 +55,10 @@ struct SessionState {
     last_presence: Mutex<Option<Box<Element>>>,
     /// Entities this session sent directed presence to, told when it goes unavailable.
     directed_to: Mutex<Vec<Jid>>,
+    /// An application server acting for the account: it hears the presence and events the
+    /// account hears, but never counts as the account being online (messages and pushes for
+    /// the account are still stored for its own next login).
+    is_observer: AtomicBool,
 }
 
 impl SessionHandle {
@@ -109,6 +113,20 @@ impl SessionHandle {
 
     pub fn is_available(&self) -> bool {
         self.state.is_available.load(Ordering::Acquire)
+    }
+
+    pub fn set_observer(&self) {
+        self.state.is_observer.store(true, Ordering::Release);
+    }
+
+    pub fn is_observer(&self) -> bool {
+        self.state.is_observer.load(Ordering::Acquire)
+    }
+
+    /// Gets the presence broadcasts and event notifications of the account: available, or an
+    /// application server's observer session.
+    pub fn hears_broadcasts(&self) -> bool {
+        self.is_available() || self.is_observer()
     }
 
     pub fn set_roster_interested(&self) {
@@ -201,7 +219,13 @@ impl Directory {
         let conns = map.entry(bare).or_default();
         let mut replaced = Vec::new();
         match handle.info.kind {
-            AccountKind::Device => replaced.extend(conns.drain().map(|(_, h)| h)),
+            AccountKind::Device => {
+                // The device's one connection is replaced; observers acting for it stay.
+                let (observers, old): (HashMap<_, _>, HashMap<_, _>) =
+                    conns.drain().partition(|(_, h)| h.is_observer());
+                *conns = observers;
+                replaced.extend(old.into_values());
+            }
             AccountKind::User => {
                 // RFC 6120 §7.7.2.2: a reused connection ID takes over from the connection
                 // holding it (a client reconnecting before its old TCP connection timed out).
@@ -214,6 +238,21 @@ impl Directory {
         }
         conns.insert(resource, handle);
         Ok(replaced)
+    }
+
+    /// Registers a session beside the account's others, replacing none and bound by no limit:
+    /// for application-server observers, whose resource is unique by construction.
+    pub fn bind_beside(&self, handle: SessionHandle) {
+        let jid = handle.info.jid.clone();
+        let resource = jid.resource().unwrap_or_default().to_owned();
+        let mut map = self
+            .local()
+            .by_bare
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(jid.to_bare())
+            .or_default()
+            .insert(resource, handle);
     }
 
     /// Removes a session if (and only if) it is still the one registered under its JID.

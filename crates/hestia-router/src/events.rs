@@ -76,7 +76,7 @@ pub async fn publish(
             continue;
         }
         if let Some(bare) = account_jid(irsp, &subscriber) {
-            delivered += crate::push::send_to_available(irsp, &bare, &message);
+            delivered += crate::push::send_to_listeners(irsp, &bare, &message);
         }
     }
     metrics::counter!("hestia_device_event_notifications_total").increment(delivered as u64);

@@ -4,6 +4,7 @@
 //!
 //! Dependency direction: codec/proto/store ← router ← session, features ← server.
 
+pub mod appserver;
 pub mod directory;
 pub mod events;
 pub mod feature;

@@ -144,7 +144,7 @@ pub async fn broadcast(irsp: &Arc<Irsp>, from: &Jid, mut presence: Element) {
             let Some(bare) = account_jid(irsp, contact) else {
                 continue;
             };
-            crate::push::send_to_available(irsp, &bare, &presence);
+            crate::push::send_to_listeners(irsp, &bare, &presence);
             told.push(bare);
         }
     }

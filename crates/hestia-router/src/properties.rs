@@ -92,6 +92,7 @@ pub async fn check(irsp: &Irsp, device: &str, payload: &Element) -> Result<(), D
 pub fn device_connection(irsp: &Irsp, device: &Jid) -> Option<Jid> {
     irsp.directory
         .sessions_of(device)
-        .first()
+        .into_iter()
+        .find(|s| !s.is_observer())
         .map(|s| s.info.jid.clone())
 }

@@ -7,8 +7,8 @@ use hestia_proto::igrs::NS_PUSH;
 use hestia_proto::ns;
 use hestia_xml::Element;
 
-use crate::Irsp;
 use crate::relations::account_jid;
+use crate::{Irsp, SessionHandle};
 
 /// Whether a push waits for an offline recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,9 +80,24 @@ pub async fn deliver_or_store(
 /// A copy of `stanza` to each available connection of the account `bare`, `to` set per
 /// connection; returns how many took one.
 pub fn send_to_available(irsp: &Irsp, bare: &hestia_proto::Jid, stanza: &Element) -> usize {
+    send_to_sessions(irsp, bare, stanza, SessionHandle::is_available)
+}
+
+/// As [`send_to_available`], also to application-server observers of the account: for
+/// presence broadcasts and event notifications, which they hear on the account's behalf.
+pub fn send_to_listeners(irsp: &Irsp, bare: &hestia_proto::Jid, stanza: &Element) -> usize {
+    send_to_sessions(irsp, bare, stanza, SessionHandle::hears_broadcasts)
+}
+
+fn send_to_sessions(
+    irsp: &Irsp,
+    bare: &hestia_proto::Jid,
+    stanza: &Element,
+    wants: impl Fn(&SessionHandle) -> bool,
+) -> usize {
     let mut delivered = 0;
     for session in irsp.directory.sessions_of(bare) {
-        if session.is_available() {
+        if wants(&session) {
             let mut copy = stanza.clone();
             copy.set_attr("to", session.info.jid.to_string());
             delivered += usize::from(session.deliver(copy));

@@ -1,0 +1,270 @@
+//! The application-server interface, in process (ISO/IEC 14543-5-9 §7.3, §8.3): an
+//! application server — the HES gateway, a vendor service — sends and receives stanzas *on
+//! behalf of* an account that granted it that, and the IRSP applies that account's
+//! relationships and rights to every stanza, never the server's own. It also pushes.
+//!
+//! Acting for an account binds an observer session `account@D/app-<name>-<id>`: stanzas it
+//! sends are routed as the account's; answers, messages to that JID, and the presence and
+//! device events the account hears reach it; it never counts as the account being online, so
+//! what waits for the account's own login is still stored for it.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hestia_proto::stanza::new_id;
+use hestia_proto::{IqType, Jid, StanzaError, StreamError};
+use hestia_store::StoreError;
+use hestia_xml::Element;
+use tokio::sync::mpsc;
+
+use crate::{Irsp, Outbound, SessionHandle, SessionInfo};
+
+/// Why the interface refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("application server names are 1-32 of a-z, 0-9 and -")]
+    BadName,
+    #[error("{0} has not granted this application server to act for it")]
+    NotGranted(String),
+    #[error("no such account")]
+    NoSuchAccount,
+    #[error("the session ended: {0}")]
+    Ended(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answered with an error: {0}")]
+    Stanza(Box<StanzaError>),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A session's queue: as deep as a connection's, so a slow application server is treated
+/// like a slow client (stanzas beyond it bounce `resource-constraint`).
+const QUEUE: usize = 1024;
+
+static SERIAL: AtomicU64 = AtomicU64::new(1 << 62);
+
+/// One application server known by name.
+#[derive(Debug, Clone)]
+pub struct AppServer {
+    irsp: Arc<Irsp>,
+    name: String,
+}
+
+impl AppServer {
+    pub fn new(irsp: Arc<Irsp>, name: &str) -> Result<AppServer, AppError> {
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(AppError::BadName);
+        }
+        Ok(AppServer {
+            irsp,
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Records that `account` lets this application server act for it.
+    pub async fn grant(&self, account: &str) -> Result<(), AppError> {
+        match self
+            .irsp
+            .store
+            .put_app_grant(&self.name, account, crate::push::unix_now())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound | StoreError::Conflict) => Err(AppError::NoSuchAccount),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Withdraws the grant and ends every session this server holds for the account.
+    pub async fn revoke(&self, account: &str) -> Result<(), AppError> {
+        match self.irsp.store.delete_app_grant(&self.name, account).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let prefix = self.resource_prefix();
+        if let Ok(bare) = Jid::bare(account, self.irsp.domain.domain()) {
+            for session in self.irsp.directory.sessions_of(&bare) {
+                let is_ours = session
+                    .info
+                    .jid
+                    .resource()
+                    .is_some_and(|r| r.starts_with(&prefix));
+                if is_ours
+                    && self
+                        .irsp
+                        .directory
+                        .unbind(&session.info.jid, session.serial)
+                {
+                    metrics::gauge!("hestia_app_sessions", "app" => self.name.clone())
+                        .decrement(1.0);
+                    session.close(StreamError::NotAuthorized, Some("grant revoked".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a session acting for `account`, which must have granted this server.
+    pub async fn act_for(&self, account: &str) -> Result<AppSession, AppError> {
+        if !self.irsp.store.has_app_grant(&self.name, account).await? {
+            return Err(AppError::NotGranted(account.to_owned()));
+        }
+        let kind = self
+            .irsp
+            .store
+            .account(account)
+            .await?
+            .map(|a| a.kind)
+            .ok_or(AppError::NoSuchAccount)?;
+        let resource = format!("{}{}", self.resource_prefix(), new_id());
+        let jid = Jid::bare(account, self.irsp.domain.domain())
+            .and_then(|bare| bare.with_resource(&resource))
+            .map_err(|_| AppError::NoSuchAccount)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let info = SessionInfo {
+            jid: jid.clone(),
+            kind,
+            remote_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            is_tls: true,
+            mechanism: "app-grant",
+            bound_at: SystemTime::now(),
+        };
+        let handle = SessionHandle::new(info, SERIAL.fetch_add(1, Ordering::Relaxed), tx);
+        handle.set_observer();
+        // Observers do not count against the account's connection limit, and a device's
+        // observer must not replace the device's own connection: bind beside it.
+        self.irsp.directory.bind_beside(handle.clone());
+        metrics::gauge!("hestia_app_sessions", "app" => self.name.clone()).increment(1.0);
+        Ok(AppSession {
+            irsp: self.irsp.clone(),
+            app: self.name.clone(),
+            handle,
+            rx,
+            pending: VecDeque::new(),
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    fn resource_prefix(&self) -> String {
+        format!("app-{}-", self.name)
+    }
+}
+
+/// A session of an application server acting for one account.
+#[derive(Debug)]
+pub struct AppSession {
+    irsp: Arc<Irsp>,
+    app: String,
+    handle: SessionHandle,
+    rx: mpsc::Receiver<Outbound>,
+    pending: VecDeque<Element>,
+    timeout: Duration,
+}
+
+impl AppSession {
+    /// The full JID the session acts under.
+    pub fn jid(&self) -> &Jid {
+        &self.handle.info.jid
+    }
+
+    /// The account acted for.
+    pub fn account(&self) -> &str {
+        self.jid().local().unwrap_or_default()
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> AppSession {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Routes `stanza` as the account's, from this session's JID; an immediate refusal
+    /// (bounce) arrives through [`Self::recv`] like any other answer. Refused once the
+    /// session is no longer bound (grant revoked, account deleted).
+    pub async fn send(&self, mut stanza: Element) -> Result<(), AppError> {
+        let is_bound = self
+            .irsp
+            .directory
+            .get(self.jid())
+            .is_some_and(|h| h.serial == self.handle.serial);
+        if !is_bound {
+            return Err(AppError::Ended("no longer bound".into()));
+        }
+        stanza.set_attr("from", self.jid().to_string());
+        let from = self.jid().clone();
+        if let Some(reply) = crate::route::route(&self.irsp, &from, stanza).await {
+            self.handle.deliver(reply);
+        }
+        Ok(())
+    }
+
+    /// Sends an IQ request (given an id if it has none) and waits for its answer; other
+    /// stanzas arriving meanwhile are kept for [`Self::recv`].
+    pub async fn iq(&mut self, mut iq: Element) -> Result<Element, AppError> {
+        let id = match iq.attr("id") {
+            Some(id) => id.to_owned(),
+            None => {
+                let id = new_id();
+                iq.set_attr("id", id.clone());
+                id
+            }
+        };
+        self.send(iq).await?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.next_inbound())
+                .await
+                .map_err(|_| AppError::Timeout(self.timeout))??;
+            let is_answer = next.name() == "iq" && next.attr("id") == Some(id.as_str());
+            match (is_answer, IqType::of(&next)) {
+                (true, Some(IqType::Result)) => return Ok(next),
+                (true, Some(IqType::Error)) => {
+                    let error = StanzaError::from_stanza(&next).unwrap_or_else(|| {
+                        StanzaError::new(hestia_proto::StanzaErrorCondition::UndefinedCondition)
+                    });
+                    return Err(AppError::Stanza(Box::new(error)));
+                }
+                _ => self.pending.push_back(next),
+            }
+        }
+    }
+
+    /// The next stanza for the session: answers, messages, presence and event notifications.
+    /// Ends when the grant is revoked or the account deleted.
+    pub async fn recv(&mut self) -> Result<Element, AppError> {
+        match self.pending.pop_front() {
+            Some(stanza) => Ok(stanza),
+            None => self.next_inbound().await,
+        }
+    }
+
+    async fn next_inbound(&mut self) -> Result<Element, AppError> {
+        match self.rx.recv().await {
+            Some(Outbound::Stanza(stanza)) => Ok(*stanza),
+            Some(Outbound::Close(error, text)) => Err(AppError::Ended(
+                text.unwrap_or_else(|| error.condition().to_owned()),
+            )),
+            None => Err(AppError::Ended("closed".into())),
+        }
+    }
+}
+
+impl Drop for AppSession {
+    fn drop(&mut self) {
+        if self.irsp.directory.unbind(self.jid(), self.handle.serial) {
+            metrics::gauge!("hestia_app_sessions", "app" => self.app.clone()).decrement(1.0);
+        }
+    }
+}
