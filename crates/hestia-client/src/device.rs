@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 pub use hestia_proto::device::{Access, Description, EventSpec, Property, PropertyType, Value};
@@ -43,7 +44,8 @@ use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition, StreamError, 
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
-use crate::{Bound, ClientError, ConnectOptions, Connected};
+use crate::stream_management::{self as sm, StreamManagement};
+use crate::{Bound, ClientError, ConnectOptions, Connected, Resumption};
 
 /// How a device logs in, and how it registers if its account does not exist yet.
 #[derive(Debug, Clone)]
@@ -228,6 +230,13 @@ pub struct Device {
     tx: mpsc::UnboundedSender<Element>,
     rx: mpsc::UnboundedReceiver<Element>,
     reconnects: u64,
+    resumptions: u64,
+    /// XEP-0198 state of the current session, kept across a drop so it can be resumed.
+    sm: Option<StreamManagement>,
+    /// The full JID of the session to resume.
+    last_jid: Option<Jid>,
+    /// Stanzas that arrived while the SDK waited for something else.
+    backlog: VecDeque<Element>,
 }
 
 /// What one wait of [`Device::next`] produced.
@@ -255,8 +264,13 @@ impl Device {
             tx,
             rx,
             reconnects: 0,
+            resumptions: 0,
+            sm: None,
+            last_jid: None,
+            backlog: VecDeque::new(),
         };
-        device.session = Some(device.login().await?);
+        let session = device.login().await?;
+        device.session = Some(session);
         Ok(device)
     }
 
@@ -284,6 +298,12 @@ impl Device {
         self.reconnects
     }
 
+    /// How many of those reconnections resumed the session (XEP-0198) rather than starting a
+    /// new one: a resumption keeps the JID and delivers what was sent meanwhile.
+    pub fn resumptions(&self) -> u64 {
+        self.resumptions
+    }
+
     pub fn handle(&self) -> DeviceHandle {
         DeviceHandle {
             tx: self.tx.clone(),
@@ -302,6 +322,18 @@ impl Device {
     /// back-off gave up.
     pub async fn next(&mut self) -> Result<Request, ClientError> {
         loop {
+            if self.session.is_some()
+                && let Some(stanza) = self.backlog.pop_front()
+            {
+                match self.handle_inbound(stanza).await {
+                    Ok(Some(request)) => return Ok(request),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        self.lost(e)?;
+                        continue;
+                    }
+                }
+            }
             let Some(session) = self.session.as_mut() else {
                 self.reconnect().await?;
                 continue;
@@ -311,21 +343,59 @@ impl Device {
                 Some(out) = self.rx.recv() => Wake::Outbound(out),
             };
             let outcome = match wake {
-                Wake::Outbound(stanza) => session.send(&stanza).await.map(|()| None),
-                Wake::Inbound(Ok(Some(stanza))) => self.handle_inbound(stanza).await,
+                Wake::Outbound(stanza) => self.send_stanza(stanza).await.map(|()| None),
+                Wake::Inbound(Ok(Some(el))) => self.on_element(el).await,
                 Wake::Inbound(Ok(None)) => self.on_silence().await,
                 Wake::Inbound(Err(e)) => Err(e),
             };
             match outcome {
                 Ok(Some(request)) => return Ok(request),
                 Ok(None) => {}
-                Err(e) if must_stop(&e) => return Err(e),
-                Err(e) => {
-                    tracing::info!(device = %self.identity.id, error = %e, "connection lost; reconnecting");
-                    self.session = None;
-                }
+                Err(e) => self.lost(e)?,
             }
         }
+    }
+
+    /// The connection failed: forget it (to reconnect), unless the error says not to.
+    fn lost(&mut self, e: ClientError) -> Result<(), ClientError> {
+        if must_stop(&e) {
+            return Err(e);
+        }
+        tracing::info!(device = %self.identity.id, error = %e, "connection lost; reconnecting");
+        self.session = None;
+        Ok(())
+    }
+
+    /// Sends a stanza, counting it for XEP-0198 and asking for an ack when enough wait.
+    async fn send_stanza(&mut self, stanza: Element) -> Result<(), ClientError> {
+        let Some(session) = self.session.as_mut() else {
+            return Err(ClientError::Closed);
+        };
+        session.send(&stanza).await?;
+        if let Some(sm) = self.sm.as_mut() {
+            sm.on_sent(&stanza);
+            if sm.wants_ack() {
+                session.send(&sm::request()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One element from the server: stream-management nonzas are answered here, stanzas are
+    /// counted and handled.
+    async fn on_element(&mut self, el: Element) -> Result<Option<Request>, ClientError> {
+        if el.ns() == ns::SM {
+            match (el.name(), self.sm.as_mut(), self.session.as_mut()) {
+                ("r", Some(sm), Some(session)) => session.send(&sm::ack(sm.handled)).await?,
+                ("a", Some(sm), _) => sm.on_ack(sm::h_of(&el).unwrap_or(0)),
+                _ => {}
+            }
+            return Ok(None);
+        }
+        if let Some(sm) = self.sm.as_mut() {
+            sm.on_received(&el);
+        }
+        self.handle_inbound(el).await
     }
 
     /// Sends unavailable presence and closes the stream.
@@ -347,8 +417,11 @@ impl Device {
         self.session = None;
     }
 
+    /// A new session: log in (registering first if need be), bind, enable stream management,
+    /// describe, and send initial presence (after enabling, so what the server stored for the
+    /// device counts as unacknowledged until the device acks it).
     async fn login(&mut self) -> Result<Bound, ClientError> {
-        let mut session = match self.authenticate().await {
+        let stream = match self.authenticate().await {
             Err(ClientError::Sasl(c))
                 if c == "not-authorized" && self.identity.registration.is_some() =>
             {
@@ -357,22 +430,92 @@ impl Device {
             }
             other => other?,
         };
+        self.start_session(stream.bind(None).await?).await
+    }
+
+    async fn start_session(&mut self, mut session: Bound) -> Result<Bound, ClientError> {
+        self.backlog.clear();
+        self.sm = self.enable_sm(&mut session).await?;
+        self.last_jid = Some(session.jid().clone());
         let describe = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", new_id())
             .with_child(self.description.to_element());
-        session.iq(describe).await?;
-        session.send_presence().await?;
+        session.iq(describe.clone()).await?;
+        let presence = Element::new("presence", ns::CLIENT);
+        session.send(&presence).await?;
+        if let Some(sm) = self.sm.as_mut() {
+            // The answer `iq` consumed was a stanza the server counted as sent to us.
+            sm.on_sent(&describe);
+            sm.on_received(&describe);
+            sm.on_sent(&presence);
+        }
         Ok(session)
     }
 
-    async fn authenticate(&self) -> Result<Bound, ClientError> {
+    /// `<enable resume='true'/>`; None when the server has no stream management.
+    async fn enable_sm(
+        &mut self,
+        session: &mut Bound,
+    ) -> Result<Option<StreamManagement>, ClientError> {
+        let enable = Element::new("enable", ns::SM).with_attr("resume", "true");
+        session.send(&enable).await?;
+        loop {
+            let el = session.recv().await?;
+            if el.is("enabled", ns::SM) {
+                let id = (el.attr("resume") == Some("true"))
+                    .then(|| el.attr("id").map(str::to_owned))
+                    .flatten();
+                return Ok(Some(StreamManagement::new(id)));
+            }
+            if el.is("failed", ns::SM) {
+                return Ok(None);
+            }
+            self.backlog.push_back(el);
+        }
+    }
+
+    async fn authenticate(&self) -> Result<crate::Authenticated, ClientError> {
         Connected::connect(&self.opts)
             .await?
             .authenticate(&self.identity.id, &self.identity.password)
-            .await?
-            .bind(None)
             .await
+    }
+
+    /// After a drop: resume the old session if the server still holds it (what it queued
+    /// meanwhile follows, and the device resends what the server never handled), else log in
+    /// anew.
+    async fn resume_or_login(&mut self) -> Result<Bound, ClientError> {
+        let previous = self
+            .sm
+            .as_ref()
+            .and_then(|sm| Some((sm.id.clone()?, sm.handled)))
+            .zip(self.last_jid.clone());
+        let Some(((id, handled), jid)) = previous else {
+            return self.login().await;
+        };
+        let stream = self.authenticate().await?;
+        match stream.resume(jid, &id, handled).await? {
+            Resumption::Resumed {
+                mut session,
+                answer,
+            } => {
+                let resend = self
+                    .sm
+                    .as_mut()
+                    .map(|sm| sm.unhandled_after(sm::h_of(&answer).unwrap_or(0)))
+                    .unwrap_or_default();
+                for stanza in &resend {
+                    session.send(stanza).await?;
+                }
+                self.resumptions += 1;
+                Ok(session)
+            }
+            Resumption::Failed { stream, .. } => {
+                self.sm = None;
+                self.start_session(stream.bind(None).await?).await
+            }
+        }
     }
 
     async fn register(&self) -> Result<(), ClientError> {
@@ -394,7 +537,7 @@ impl Device {
         let mut attempt = 0;
         loop {
             tokio::time::sleep(self.backoff.delay(attempt)).await;
-            match self.login().await {
+            match self.resume_or_login().await {
                 Ok(session) => {
                     self.session = Some(session);
                     self.reconnects += 1;
@@ -423,9 +566,12 @@ impl Device {
             .with_attr("id", new_id())
             .with_attr("to", session.jid().domain())
             .with_child(Element::new("ping", ns::PING));
-        session.send(&ping).await?;
+        self.send_stanza(ping).await?;
+        let Some(session) = self.session.as_mut() else {
+            return Ok(None);
+        };
         match session.recv_timeout(self.keepalive).await? {
-            Some(stanza) => self.handle_inbound(stanza).await,
+            Some(el) => self.on_element(el).await,
             None => Err(ClientError::Timeout),
         }
     }
@@ -445,9 +591,7 @@ impl Device {
         }
         match self.answer_iq(iq_type, stanza) {
             Answer::Now(reply) => {
-                if let Some(session) = self.session.as_mut() {
-                    session.send(&reply).await?;
-                }
+                self.send_stanza(reply).await?;
                 Ok(None)
             }
             Answer::Later(request) => Ok(Some(request)),

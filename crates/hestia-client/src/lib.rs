@@ -28,6 +28,7 @@ mod options;
 mod sasl;
 mod session;
 pub mod simulator;
+mod stream_management;
 mod tls;
 
 pub use connected::Connected;

@@ -224,3 +224,59 @@ async fn an_idle_device_answers_keepalive_pings_and_reconnects_after_a_drop() {
     tasks.abort_all();
     t.stop().await;
 }
+
+#[tokio::test]
+async fn a_dropped_device_resumes_its_session_and_answers_what_was_sent_meanwhile() {
+    let t = TestServer::start().await.expect("server");
+    t.add_user("alice").await.expect("alice");
+    let identity =
+        DeviceIdentity::new("plug-2", PASSWORD).registering(Kind::Plug.registration(2, "135791"));
+    let mut plug = Device::start(t.options(), identity, Kind::Plug.description())
+        .await
+        .expect("plug")
+        .with_backoff(quick_backoff());
+    t.own("alice", "plug-2").await.expect("own");
+    let jid = plug.jid().cloned().expect("bound");
+    let mut alice = t.login("alice").await.expect("alice");
+
+    // The network drops; alice asks the plug's connection meanwhile.
+    plug.drop_connection();
+    let get = iq(
+        "get",
+        "while-away",
+        Some(&jid.to_string()),
+        device::get_request(["on"]),
+    );
+    alice.send(&get).await.expect("send");
+    let mut device = JoinSet::new();
+    device.spawn(async move {
+        loop {
+            if let hestia_client::device::Request::Get(get) = plug.next().await.expect("loop") {
+                get.reply(Ok(vec![("on".into(), Value::Boolean(true))]));
+                // Let the answer go out before handing the device back.
+                let _ = tokio::time::timeout(Duration::from_millis(200), plug.next()).await;
+                return plug;
+            }
+        }
+    });
+    let answer = alice.recv().await.expect("the answer arrives");
+    assert_eq!(answer.attr("id"), Some("while-away"));
+    assert_eq!(answer.attr("type"), Some("result"), "{answer}");
+    let plug = device
+        .join_next()
+        .await
+        .expect("device task")
+        .expect("device task ran");
+    assert_eq!(
+        plug.resumptions(),
+        1,
+        "the session was resumed, not started anew"
+    );
+    assert_eq!(
+        plug.jid(),
+        Some(&jid),
+        "same connection ID after resumption"
+    );
+    assert_quiet(&mut alice).await;
+    t.stop().await;
+}
