@@ -3,6 +3,7 @@
 mod accounts;
 mod bench;
 mod serve;
+mod shell;
 mod simulate;
 
 use std::path::PathBuf;
@@ -56,6 +57,9 @@ enum Command {
     /// Manage device accounts through the admin API of a running server.
     #[command(subcommand)]
     Device(accounts::DeviceCommand),
+    /// A terminal client: log in as a user, list related devices, read and set properties,
+    /// watch events, send messages.
+    Shell(shell::ShellArgs),
     /// List or end sessions of a running server.
     #[command(subcommand)]
     Session(accounts::SessionCommand),
@@ -104,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => accounts::user(c),
         Command::Device(c) => accounts::device(c),
         Command::Session(c) => accounts::session(c),
+        Command::Shell(a) => shell::run(a),
         Command::Invite(a) => accounts::invite(a),
         Command::Push(a) => accounts::push(a),
         Command::Bench(a) => bench::run(a),

@@ -53,16 +53,17 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let opts = connect_options(&args)?;
+    let opts = connect_options(&args.config, args.server.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(simulate(args, kind, opts))
 }
 
-fn connect_options(args: &SimulateArgs) -> Result<ConnectOptions> {
-    let config = args.config.load()?;
-    let listen = args
-        .server
-        .clone()
+/// Client options for the server the configuration describes (its CA, domain and c2s port,
+/// on loopback), or for `server` when given.
+pub fn connect_options(config: &ConfigArgs, server: Option<&str>) -> Result<ConnectOptions> {
+    let config = config.load()?;
+    let listen = server
+        .map(str::to_owned)
         .unwrap_or_else(|| config.c2s.listen.replace("0.0.0.0", "127.0.0.1"));
     let addr = listen
         .parse()
