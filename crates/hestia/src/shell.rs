@@ -1,7 +1,8 @@
 //! `hestia shell`: a terminal client for a person. Logs in as a user and reads commands line
 //! by line — list related devices with their online status, read and set properties, bind a
 //! device by its verification code, watch its events, send messages — while printing what
-//! arrives (messages, events, presence changes) as it comes.
+//! arrives (messages, events, presence changes) as it comes. At the end of piped input it goes
+//! on printing arrivals until interrupted, so `printf 'watch …' | hestia shell` is a watch.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -66,10 +67,16 @@ async fn shell(args: ShellArgs, opts: ConnectOptions) -> Result<()> {
     state.load_roster(&mut session).await?;
     session.send_presence().await?;
     say(&format!("logged in as {}; type help", session.jid()));
+    // At the end of piped input the shell keeps printing what arrives (a watch) until Ctrl-C.
+    let mut reading = true;
     loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { break };
+            _ = tokio::signal::ctrl_c() => break,
+            line = lines.next_line(), if reading => {
+                let Some(line) = line? else {
+                    reading = false;
+                    continue;
+                };
                 match state.command(&mut session, line.trim()).await {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Go) => {}
