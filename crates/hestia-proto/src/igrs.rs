@@ -277,6 +277,55 @@ pub mod device_field {
     pub const ALL: [&str; 5] = [TYPE, MODEL, MANUFACTURER, SERIAL, VERIFICATION_CODE];
 }
 
+/// Why the IRSP ends a session itself (§12 forced logout), told in a `<logout reason/>` push
+/// just before the stream error, so a client can say why rather than just reconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedLogout {
+    /// Another login of the same device (or the same connection ID) took over.
+    Replaced,
+    AccountDeleted,
+    AccountDisabled,
+    /// An operator ended the session (admin API, `hestia session end`).
+    EndedByOperator,
+}
+
+impl ForcedLogout {
+    pub fn reason(self) -> &'static str {
+        match self {
+            ForcedLogout::Replaced => "replaced",
+            ForcedLogout::AccountDeleted => "account-deleted",
+            ForcedLogout::AccountDisabled => "account-disabled",
+            ForcedLogout::EndedByOperator => "ended-by-operator",
+        }
+    }
+
+    /// The stream error that follows the push (RFC 6120 §4.9.3).
+    pub fn stream_error(self) -> crate::StreamError {
+        match self {
+            ForcedLogout::Replaced => crate::StreamError::Conflict,
+            ForcedLogout::AccountDeleted | ForcedLogout::AccountDisabled => {
+                crate::StreamError::NotAuthorized
+            }
+            ForcedLogout::EndedByOperator => crate::StreamError::PolicyViolation,
+        }
+    }
+
+    /// The text of the stream error.
+    pub fn text(self) -> &'static str {
+        match self {
+            ForcedLogout::Replaced => "replaced by a new connection",
+            ForcedLogout::AccountDeleted => "account deleted",
+            ForcedLogout::AccountDisabled => "account disabled",
+            ForcedLogout::EndedByOperator => "session ended by an administrator",
+        }
+    }
+
+    /// `<logout xmlns='…:push' reason='…'/>`, the payload of the push.
+    pub fn to_element(self) -> Element {
+        Element::new("logout", NS_PUSH).with_attr("reason", self.reason())
+    }
+}
+
 /// What a device tells the IRSP about itself when it registers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceRegistration {

@@ -3,7 +3,7 @@
 //! resets) are stored for an account with no available connection and delivered at its next
 //! initial presence; transient notices are `headline`s and never stored.
 
-use hestia_proto::igrs::NS_PUSH;
+use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
 use hestia_proto::ns;
 use hestia_xml::Element;
 
@@ -104,6 +104,16 @@ fn send_to_sessions(
         }
     }
     delivered
+}
+
+/// Ends a session for `why`: a transient `<logout reason/>` push, then the stream error. Both go
+/// through the session's one queue, so the client reads the reason before the stream ends.
+pub fn force_logout(irsp: &Irsp, session: &SessionHandle, why: ForcedLogout) {
+    let mut push = push_message(irsp, why.to_element(), Retention::Transient);
+    push.set_attr("to", session.info.jid.to_string());
+    session.deliver(push);
+    session.close(why.stream_error(), Some(why.text().to_owned()));
+    metrics::counter!("hestia_forced_logouts_total", "reason" => why.reason()).increment(1);
 }
 
 /// What became of a stanza handed to offline storage.

@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use hestia_features::registration::{NewRegistration, Origin, accounts};
-use hestia_proto::igrs::NS_PUSH;
+use hestia_proto::Jid;
 use hestia_proto::igrs::RegistrationStatus;
-use hestia_proto::{Jid, StreamError};
+use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
 use hestia_router::push::{self, PushOutcome, Retention};
 use hestia_store::{AccountKind, DeviceInfo, UserInfo};
 use hestia_xml::Element;
@@ -479,18 +479,10 @@ async fn end_session(State(s): State<HttpState>, UrlPath(jid): UrlPath<String>) 
             .directory
             .get(&jid)
             .ok_or_else(|| ApiError::not_found("session"))?;
-        h.close(
-            StreamError::PolicyViolation,
-            Some("session ended by an administrator".into()),
-        );
+        hestia_router::push::force_logout(&s.irsp, &h, ForcedLogout::EndedByOperator);
         1
     } else {
-        accounts::end_sessions(
-            &s.irsp,
-            &jid,
-            StreamError::PolicyViolation,
-            "session ended by an administrator",
-        )
+        accounts::end_sessions(&s.irsp, &jid, ForcedLogout::EndedByOperator)
     };
     Ok((StatusCode::OK, Json(json!({ "ended": n }))))
 }

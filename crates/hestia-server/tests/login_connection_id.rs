@@ -6,6 +6,8 @@
 
 #![cfg(test)]
 
+mod conversation;
+
 use std::time::Duration;
 
 use hestia_client::Bound;
@@ -93,8 +95,8 @@ async fn device_second_login_replaces_the_first() {
     t.add_device("lamp1", "light").await.expect("lamp1");
     let mut first = t.login("lamp1").await.expect("first login");
     let mut second = t.login("lamp1").await.expect("second login");
-    let err = first.recv().await.expect_err("first is closed");
-    assert_eq!(err.stream_error(), Some(StreamError::Conflict), "{err}");
+    // First the reason, as a transient push (14543-5-8 §12 forced logout), then the error.
+    conversation::assert_forced_out(&mut first, "replaced", StreamError::Conflict).await;
     second.ping().await.expect("second still served");
     assert_eq!(
         t.server
@@ -145,8 +147,7 @@ async fn reused_user_id_replaces_the_old_connection() {
     let mut old = bind(&t, "alice", Some("phone")).await;
     let mut new = bind(&t, "alice", Some("phone")).await;
     assert_eq!(new.jid().to_string(), "alice@localhost/phone");
-    let err = old.recv().await.expect_err("old connection closed");
-    assert_eq!(err.stream_error(), Some(StreamError::Conflict));
+    conversation::assert_forced_out(&mut old, "replaced", StreamError::Conflict).await;
     let mut bob = t.login("bob").await.expect("bob");
     bob.send(&chat("alice@localhost/phone", "hi"))
         .await

@@ -49,6 +49,8 @@ async fn replaced_device_connection_is_counted_out() {
     t.add_device("lamp1", "light").await.expect("lamp1");
     let mut first = t.login("lamp1").await.expect("first login");
     let second = t.login("lamp1").await.expect("second login");
+    // The reason push, then the conflict.
+    let _reason = first.recv().await.expect("forced-logout push");
     let err = first.recv().await.expect_err("first is replaced");
     assert_eq!(err.stream_error(), Some(StreamError::Conflict), "{err}");
     assert_eq!(

@@ -3,6 +3,7 @@
 //! connection (a new login replaces the old, which gets `conflict`); a user may hold several up
 //! to the configured limit, and a reused ID replaces the connection holding it.
 
+use hestia_proto::igrs::ForcedLogout;
 use hestia_proto::stanza::{error_reply, iq_result, new_id};
 use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StreamError, ns};
 use hestia_router::directory::BindRefusal;
@@ -72,10 +73,7 @@ impl Connection {
         match self.c2s.irsp.directory.bind(handle.clone(), max) {
             Ok(replaced) => {
                 for old in replaced {
-                    old.close(
-                        StreamError::Conflict,
-                        Some("replaced by a new connection".into()),
-                    );
+                    hestia_router::push::force_logout(&self.c2s.irsp, &old, ForcedLogout::Replaced);
                 }
             }
             Err(BindRefusal::TooManySessions) => {

@@ -5,8 +5,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hestia_proto::Jid;
+use hestia_proto::igrs::ForcedLogout;
 use hestia_proto::igrs::RegistrationStatus;
-use hestia_proto::{Jid, StreamError};
 use hestia_router::Irsp;
 use hestia_router::throttle::Throttle;
 use hestia_sasl::{HashAlg, ScramKeys};
@@ -296,7 +297,7 @@ pub async fn delete_account(irsp: &Arc<Irsp>, localpart: &str) -> Result<bool, R
         }
     }
     if let Some(jid) = &jid {
-        end_sessions(irsp, jid, StreamError::NotAuthorized, "account deleted");
+        end_sessions(irsp, jid, ForcedLogout::AccountDeleted);
     }
     if existed {
         tracing::info!(account = localpart, "account deleted");
@@ -315,16 +316,16 @@ pub async fn set_disabled(
         .await
         .map_err(not_found_or_internal)?;
     if is_disabled && let Ok(jid) = Jid::bare(localpart, irsp.domain.domain()) {
-        end_sessions(irsp, &jid, StreamError::NotAuthorized, "account disabled");
+        end_sessions(irsp, &jid, ForcedLogout::AccountDisabled);
     }
     Ok(())
 }
 
 /// Closes every connection of an account with a stream error.
-pub fn end_sessions(irsp: &Irsp, jid: &Jid, error: StreamError, text: &str) -> usize {
+pub fn end_sessions(irsp: &Irsp, jid: &Jid, why: ForcedLogout) -> usize {
     let sessions = irsp.directory.sessions_of(jid);
     for s in &sessions {
-        s.close(error, Some(text.to_owned()));
+        hestia_router::push::force_logout(irsp, s, why);
     }
     sessions.len()
 }

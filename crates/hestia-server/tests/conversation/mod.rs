@@ -159,6 +159,21 @@ pub async fn stream_end(client: &mut Bound) -> Option<&'static str> {
     }
 }
 
+/// Asserts that the IRSP forced this connection out: first a `<logout reason/>` push (a
+/// headline from the domain), then the stream error.
+#[track_caller]
+pub async fn assert_forced_out(client: &mut Bound, reason: &str, error: hestia_proto::StreamError) {
+    let push = client.recv().await.expect("the reason comes first");
+    assert_eq!(push.attr("type"), Some("headline"), "{push}");
+    let said = push
+        .get_child("push", hestia_proto::igrs::NS_PUSH)
+        .and_then(|p| p.get_child("logout", hestia_proto::igrs::NS_PUSH))
+        .and_then(|l| l.attr("reason"));
+    assert_eq!(said, Some(reason), "{push}");
+    let err = client.recv().await.expect_err("then the stream ends");
+    assert_eq!(err.stream_error(), Some(error), "{err}");
+}
+
 /// One HTTP answer of the admin API.
 #[derive(Debug)]
 pub struct HttpReply {
