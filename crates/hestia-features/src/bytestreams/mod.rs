@@ -16,14 +16,14 @@ pub mod socks5;
 
 use std::sync::Arc;
 
-use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, ns};
+use hestia_proto::{Jid, StanzaError, StanzaErrorCondition as Cond, ns};
 use hestia_router::relations::Need;
 use hestia_router::{
     Clause, Feature, Identity, IqHandler, IqKey, IqRequest, IqResult, Irsp, Service,
 };
 
 pub use config::ProxyConfig;
-pub use proto::{DstAddr, Request};
+pub use proto::{Activation, DstAddr};
 pub use proxy::{ActivationError, Proxy, StreamHost};
 
 /// Names the proxy's handlers for the router (`IqHandler::of_service`).
@@ -88,12 +88,13 @@ pub fn feature(proxy: Option<Arc<Proxy>>) -> Feature {
         name: "bytestreams",
         clauses: clauses(),
         iq_handlers: vec![
-            IqHandler::new(IqKey::get("query", ns::BYTESTREAMS), move |irsp, req| {
-                handle(irsp, req, get.clone())
+            IqHandler::new(IqKey::get("query", ns::BYTESTREAMS), move |_, _| {
+                let s = get.streamhost.clone();
+                async move { Ok(Some(proto::streamhost(&s.jid, &s.host, s.port))) }
             })
             .of_service(SERVICE),
             IqHandler::new(IqKey::set("query", ns::BYTESTREAMS), move |irsp, req| {
-                handle(irsp, req, set.clone())
+                activation(irsp, req, set.clone())
             })
             .of_service(SERVICE),
         ],
@@ -111,21 +112,13 @@ pub fn feature(proxy: Option<Arc<Proxy>>) -> Feature {
     }
 }
 
-async fn handle(irsp: Arc<Irsp>, req: IqRequest, proxy: Arc<Proxy>) -> IqResult {
-    let iq_type = IqType::of(&req.iq).unwrap_or(IqType::Get);
+async fn activation(irsp: Arc<Irsp>, req: IqRequest, proxy: Arc<Proxy>) -> IqResult {
     let Some(from) = req.from.as_ref() else {
         return Err(Cond::ServiceUnavailable.into());
     };
-    match Request::parse(iq_type, req.payload())? {
-        Request::StreamHost => {
-            let s = &proxy.streamhost;
-            Ok(Some(proto::streamhost(&s.jid, &s.host, s.port)))
-        }
-        Request::Activate { sid, target } => {
-            activate(&irsp, &proxy, from, &sid, &target).await?;
-            Ok(None)
-        }
-    }
+    let Activation { sid, target } = Activation::parse(req.payload())?;
+    activate(&irsp, &proxy, from, &sid, &target).await?;
+    Ok(None)
 }
 
 /// XEP-0065 §5.3.3 under the IRSP's rules. The relationship comes first, so the answer for an

@@ -1,18 +1,16 @@
-//! XEP-0065 payloads the proxy answers: the streamhost query and the activation request, and
+//! XEP-0065 payloads the proxy answers — the streamhost answer and the activation request — and
 //! the stream name (DST.ADDR) both ends connect with.
 
-use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, ns};
+use hestia_proto::{Jid, StanzaError, StanzaErrorCondition as Cond, ns};
 use hestia_xml::Element;
 use sha1::{Digest, Sha1};
 
-/// What an IQ to the proxy asks.
+/// An activation request (`set` with `<activate/>`, XEP-0065 §5.3.3): relay the stream `sid`
+/// between the requester and `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    /// `get`: the proxy's network address (XEP-0065 §4).
-    StreamHost,
-    /// `set` with `<activate/>`: relay the stream `sid` between the requester and `target`
-    /// (§5.3.3).
-    Activate { sid: String, target: Jid },
+pub struct Activation {
+    pub sid: String,
+    pub target: Jid,
 }
 
 /// Why a request to the proxy is malformed.
@@ -38,12 +36,9 @@ impl From<ParseError> for StanzaError {
     }
 }
 
-impl Request {
-    /// Parses the `<query/>` payload of an IQ of `iq_type`.
-    pub fn parse(iq_type: IqType, query: &Element) -> Result<Request, ParseError> {
-        if iq_type == IqType::Get {
-            return Ok(Request::StreamHost);
-        }
+impl Activation {
+    /// Parses the `<query/>` payload of an IQ `set` to the proxy.
+    pub fn parse(query: &Element) -> Result<Activation, ParseError> {
         let sid = query
             .attr("sid")
             .filter(|s| !s.is_empty())
@@ -58,7 +53,7 @@ impl Request {
         if !target.is_full() {
             return Err(ParseError::BareTarget);
         }
-        Ok(Request::Activate {
+        Ok(Activation {
             sid: sid.to_owned(),
             target,
         })
@@ -133,40 +128,34 @@ mod tests {
             q
         };
         let activate = |t: &str| Element::new("activate", ns::BYTESTREAMS).with_text(t);
-        let cases: Vec<(IqType, Element, Result<Request, Cond>)> = vec![
-            (IqType::Get, q(vec![], None), Ok(Request::StreamHost)),
+        let cases: Vec<(Element, Result<Activation, Cond>)> = vec![
             (
-                IqType::Set,
                 q(vec![activate("bob@localhost/desk")], Some("s1")),
-                Ok(Request::Activate {
+                Ok(Activation {
                     sid: "s1".into(),
                     target: jid("bob@localhost/desk"),
                 }),
             ),
             (
-                IqType::Set,
                 q(vec![activate("bob@localhost/desk")], None),
                 Err(Cond::BadRequest),
             ),
-            (IqType::Set, q(vec![], Some("s1")), Err(Cond::BadRequest)),
+            (q(vec![], Some("s1")), Err(Cond::BadRequest)),
             (
-                IqType::Set,
                 q(vec![activate("a@x/1"), activate("b@x/2")], Some("s1")),
                 Err(Cond::BadRequest),
             ),
             (
-                IqType::Set,
                 q(vec![activate("bob@localhost")], Some("s1")),
                 Err(Cond::BadRequest),
             ),
             (
-                IqType::Set,
                 q(vec![activate("@@/")], Some("s1")),
                 Err(Cond::JidMalformed),
             ),
         ];
-        for (iq_type, query, expected) in cases {
-            let got = Request::parse(iq_type, &query).map_err(|e| StanzaError::from(e).condition);
+        for (query, expected) in cases {
+            let got = Activation::parse(&query).map_err(|e| StanzaError::from(e).condition);
             assert_eq!(got, expected, "{query}");
         }
     }
