@@ -21,8 +21,8 @@ hestia_config::section! {
         pub pairing_timeout: Duration = Duration::secs(30),
         /// Streams relayed at once; an activation beyond it gets `resource-constraint`.
         pub max_streams: usize = 64,
-        /// Bytes one stream may carry, both directions together (0 = unlimited); the stream
-        /// is closed when it would exceed them.
+        /// Bytes one stream may carry, both directions together (0 = unlimited); a stream
+        /// that has carried them is closed.
         pub max_bytes_per_stream: u64 = 0,
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use hestia_proto::Jid;
@@ -265,14 +265,17 @@ impl Budget {
         }
     }
 
-    /// Accounts for `n` more bytes; false once the stream would exceed its limit.
-    fn spend(&self, n: u64) -> bool {
-        let used = self.used.fetch_add(n, Ordering::Relaxed) + n;
-        self.limit == 0 || used <= self.limit
+    /// What is left; None when the stream is unlimited.
+    fn remaining(&self) -> Option<u64> {
+        (self.limit > 0).then(|| self.limit.saturating_sub(self.used.load(Ordering::Relaxed)))
+    }
+
+    fn spend(&self, n: u64) {
+        self.used.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-/// A socket whose reads are counted into the metrics and the stream's byte budget.
+/// A socket whose reads are counted into the metrics and capped by the stream's byte budget.
 struct Metered {
     inner: TcpStream,
     budget: Arc<Budget>,
@@ -287,6 +290,11 @@ impl Metered {
             bytes: metrics::counter!("hestia_proxy_bytes_total"),
         }
     }
+
+    fn count(&self, n: usize) {
+        self.bytes.increment(n as u64);
+        self.budget.spend(n as u64);
+    }
 }
 
 impl AsyncRead for Metered {
@@ -295,16 +303,25 @@ impl AsyncRead for Metered {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            let n = (buf.filled().len() - before) as u64;
-            self.bytes.increment(n);
-            if !self.budget.spend(n) {
-                return Poll::Ready(Err(io::Error::other("stream byte limit reached")));
-            }
+        let Some(remaining) = self.budget.remaining() else {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+            self.count(buf.filled().len() - before);
+            return Poll::Ready(Ok(()));
+        };
+        if remaining == 0 {
+            return Poll::Ready(Err(io::Error::other("stream byte limit reached")));
         }
-        polled
+        // Read no more than the budget allows, so the limit is exact.
+        let want = usize::try_from(remaining).map_or(buf.remaining(), |r| r.min(buf.remaining()));
+        let n = {
+            let mut capped = ReadBuf::new(buf.initialize_unfilled_to(want));
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut capped))?;
+            capped.filled().len()
+        };
+        buf.advance(n);
+        self.count(n);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -331,12 +348,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budget_allows_exactly_its_limit() {
+    fn budget_counts_down_to_zero_or_is_unlimited() {
         let b = Budget::new(10);
-        assert!(b.spend(4));
-        assert!(b.spend(6));
-        assert!(!b.spend(1));
+        b.spend(4);
+        assert_eq!(b.remaining(), Some(6));
+        b.spend(6);
+        assert_eq!(b.remaining(), Some(0));
         let unlimited = Budget::new(0);
-        assert!(unlimited.spend(u64::MAX / 2));
+        unlimited.spend(u64::MAX / 2);
+        assert_eq!(unlimited.remaining(), None);
     }
 }
