@@ -99,11 +99,6 @@ impl Proxy {
             .spawn(async move { proxy.serve(socket, permit).await });
     }
 
-    /// Connections parked under `dst` now (for tests and diagnostics).
-    pub fn parked_count(&self, dst: &DstAddr) -> usize {
-        self.table().get(dst).map_or(0, Vec::len)
-    }
-
     async fn serve(self: Arc<Self>, mut socket: TcpStream, permit: OwnedSemaphorePermit) {
         let deadline = Instant::now() + self.pairing_timeout;
         let negotiated = tokio::select! {
