@@ -1,11 +1,12 @@
 //! Service Discovery (XEP-0030) of the IRSP itself (14543-5-8 §13 discovery): its identity and
-//! the accurate list of features every registered module declares.
+//! the accurate list of features every registered module declares, the services it hosts as
+//! items, and each service's own identity and features.
 
 use std::sync::Arc;
 
 use hestia_proto::igrs::NS_DEVICE;
 use hestia_proto::{Jid, StanzaError, StanzaErrorCondition, ns};
-use hestia_router::{Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Irsp};
+use hestia_router::{Clause, Feature, Identity, IqHandler, IqKey, IqRequest, IqResult, Irsp};
 use hestia_xml::Element;
 
 pub fn feature() -> Feature {
@@ -29,8 +30,10 @@ pub fn feature() -> Feature {
             },
         ],
         iq_handlers: vec![
-            IqHandler::new(IqKey::get("query", ns::DISCO_INFO), info).for_accounts(),
-            IqHandler::new(IqKey::get("query", ns::DISCO_ITEMS), items),
+            IqHandler::new(IqKey::get("query", ns::DISCO_INFO), info)
+                .for_accounts()
+                .for_services(),
+            IqHandler::new(IqKey::get("query", ns::DISCO_ITEMS), items).for_services(),
         ],
         disco_features: vec![ns::DISCO_INFO, ns::DISCO_ITEMS],
         ..Default::default()
@@ -42,7 +45,12 @@ async fn info(irsp: Arc<Irsp>, req: IqRequest) -> IqResult {
         return Err(StanzaErrorCondition::ItemNotFound.into());
     }
     let mut query = Element::new("query", ns::DISCO_INFO);
-    if irsp.is_domain(&req.to) {
+    if let Some(service) = irsp.service(&req.to) {
+        query.push_child(identity(&service.identity));
+        for var in &service.disco_features {
+            query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", *var));
+        }
+    } else if irsp.is_domain(&req.to) {
         query.push_child(
             Element::new("identity", ns::DISCO_INFO)
                 .with_attr("category", "server")
@@ -98,10 +106,28 @@ async fn account_info(irsp: &Irsp, to: &Jid, query: &mut Element) -> Result<(), 
     Ok(())
 }
 
-async fn items(_irsp: Arc<Irsp>, req: IqRequest) -> IqResult {
+fn identity(id: &Identity) -> Element {
+    Element::new("identity", ns::DISCO_INFO)
+        .with_attr("category", id.category)
+        .with_attr("type", id.kind)
+        .with_attr("name", id.name)
+}
+
+/// The domain's items are the services it hosts (XEP-0065 §4 finds the proxy this way); a
+/// service has no items of its own.
+async fn items(irsp: Arc<Irsp>, req: IqRequest) -> IqResult {
     if req.payload().attr("node").is_some() {
         return Err(StanzaErrorCondition::ItemNotFound.into());
     }
-    // No services (bytestream proxy, components) are hosted yet.
-    Ok(Some(Element::new("query", ns::DISCO_ITEMS)))
+    let mut query = Element::new("query", ns::DISCO_ITEMS);
+    if irsp.is_domain(&req.to) {
+        for service in irsp.registry.services() {
+            query.push_child(
+                Element::new("item", ns::DISCO_ITEMS)
+                    .with_attr("jid", service.jid.to_string())
+                    .with_attr("name", service.identity.name),
+            );
+        }
+    }
+    Ok(Some(query))
 }

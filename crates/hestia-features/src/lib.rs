@@ -2,6 +2,7 @@
 //! disco features as data. [`all`] is the one place they are registered.
 
 pub mod appserver;
+pub mod bytestreams;
 pub mod device;
 pub mod disco;
 pub mod multicast;
@@ -11,6 +12,8 @@ pub mod registration;
 pub mod relationships;
 pub mod time;
 pub mod version;
+
+use std::sync::Arc;
 
 use hestia_router::Feature;
 
@@ -22,8 +25,9 @@ pub struct FeaturesConfig {
     pub relationships: relationships::RelationshipsConfig,
 }
 
-/// Every feature of the IRSP. Adding a feature = adding one line here.
-pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
+/// Every feature of the IRSP. Adding a feature = adding one line here. `proxy` is the running
+/// bytestream proxy (None when disabled, or when only the clause lists are wanted).
+pub fn all(cfg: &FeaturesConfig, proxy: Option<Arc<bytestreams::Proxy>>) -> Vec<Feature> {
     vec![
         registration::feature(&cfg.registration),
         relationships::feature(
@@ -38,5 +42,6 @@ pub fn all(cfg: &FeaturesConfig) -> Vec<Feature> {
         ping::feature(),
         version::feature(),
         time::feature(),
+        bytestreams::feature(proxy),
     ]
 }

@@ -32,3 +32,5 @@ pub const PUBSUB_PUBLISH: &str = "http://jabber.org/protocol/pubsub#publish";
 pub const ADDRESS: &str = "http://jabber.org/protocol/address";
 /// XEP-0198 stream management, version 3.
 pub const SM: &str = "urn:xmpp:sm:3";
+pub const BYTESTREAMS: &str = "http://jabber.org/protocol/bytestreams";
+pub const IBB: &str = "http://jabber.org/protocol/ibb";

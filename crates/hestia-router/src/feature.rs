@@ -1,7 +1,8 @@
 //! Features as data: each protocol area returns a [`Feature`] naming the clauses it implements,
 //! the IQs it handles (keyed by type, element and namespace) and the disco features it adds.
 //! [`Registry::new`] takes the list from one place (`hestia_features::all`) and refuses two
-//! handlers for one key at startup.
+//! handlers for one key at startup. A feature may also host a [`Service`] at an address of its
+//! own (the bytestream proxy at `proxy.D`); IQs to that address reach only its handlers.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -90,6 +91,10 @@ pub struct IqHandler {
     pub is_pre_auth: bool,
     /// Handles requests addressed to an account's bare JID too (not only to the domain).
     pub is_for_accounts: bool,
+    /// Handles requests addressed to any hosted service too (disco answers for every address).
+    pub is_for_services: bool,
+    /// Handles only requests addressed to the service of this name (never the domain's).
+    pub service: Option<&'static str>,
     pub run: Arc<dyn Fn(Arc<Irsp>, IqRequest) -> IqFuture + Send + Sync>,
 }
 
@@ -109,6 +114,8 @@ impl IqHandler {
             key,
             is_pre_auth: false,
             is_for_accounts: false,
+            is_for_services: false,
+            service: None,
             run: Arc::new(move |irsp, req| Box::pin(run(irsp, req))),
         }
     }
@@ -122,6 +129,47 @@ impl IqHandler {
         self.is_for_accounts = true;
         self
     }
+
+    pub fn for_services(mut self) -> IqHandler {
+        self.is_for_services = true;
+        self
+    }
+
+    /// Restricts the handler to IQs addressed to the service named `name`.
+    pub fn of_service(mut self, name: &'static str) -> IqHandler {
+        self.service = Some(name);
+        self
+    }
+
+    /// Whether this handler answers an IQ addressed to `service` (None: the domain or an
+    /// account, which `is_for_accounts` and the router decide between).
+    pub fn answers_for(&self, service: Option<&Service>) -> bool {
+        match (service, self.service) {
+            (None, None) => true,
+            (None, Some(_)) => false,
+            (Some(s), own) => own == Some(s.name) || (own.is_none() && self.is_for_services),
+        }
+    }
+}
+
+/// A XEP-0030 identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub category: &'static str,
+    pub kind: &'static str,
+    pub name: &'static str,
+}
+
+/// A service the IRSP hosts at an address of its own (a disco#items entry of the domain),
+/// reachable only at exactly that domain-only JID.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Names the service for [`IqHandler::of_service`].
+    pub name: &'static str,
+    pub jid: Jid,
+    pub identity: Identity,
+    /// `var`s of the service's own disco#info.
+    pub disco_features: Vec<&'static str>,
 }
 
 pub type PresenceFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -165,6 +213,8 @@ pub struct Feature {
     pub pre_auth_stream_features: Vec<Element>,
     /// The handler of subscription presence (one feature at most provides it).
     pub subscription_handler: Option<SubscriptionHandler>,
+    /// Services hosted at their own address.
+    pub services: Vec<Service>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +223,8 @@ pub enum RegistryError {
     DuplicateHandler(IqKey, &'static str, &'static str),
     #[error("two subscription handlers: features {0} and {1}")]
     DuplicateSubscriptionHandler(&'static str, &'static str),
+    #[error("two services at {0}")]
+    DuplicateService(Jid),
 }
 
 /// All features, indexed for dispatch.
@@ -182,6 +234,8 @@ pub struct Registry {
     handlers: HashMap<IqKey, (IqHandler, &'static str)>,
     /// namespace → handlers in it, so a received IQ is found without allocating.
     by_ns: HashMap<&'static str, Vec<IqHandler>>,
+    /// Hosted services by their domain.
+    services: HashMap<String, Service>,
 }
 
 impl Registry {
@@ -207,10 +261,20 @@ impl Registry {
         for (h, _) in handlers.values() {
             by_ns.entry(h.key.ns).or_default().push(h.clone());
         }
+        let mut services = HashMap::new();
+        for s in features.iter().flat_map(|f| &f.services) {
+            if services
+                .insert(s.jid.domain().to_owned(), s.clone())
+                .is_some()
+            {
+                return Err(RegistryError::DuplicateService(s.jid.clone()));
+            }
+        }
         Ok(Registry {
             features,
             handlers,
             by_ns,
+            services,
         })
     }
 
@@ -231,6 +295,21 @@ impl Registry {
         self.features
             .iter()
             .find_map(|f| f.subscription_handler.as_ref())
+    }
+
+    /// The service hosted at exactly `jid` (a domain-only address), if any.
+    pub fn service(&self, jid: &Jid) -> Option<&Service> {
+        if jid.local().is_some() || jid.resource().is_some() {
+            return None;
+        }
+        self.services.get(jid.domain())
+    }
+
+    /// Every hosted service, sorted by address (the domain's disco#items).
+    pub fn services(&self) -> Vec<&Service> {
+        let mut v: Vec<&Service> = self.services.values().collect();
+        v.sort_by(|a, b| a.jid.cmp(&b.jid));
+        v
     }
 
     pub fn features(&self) -> &[Feature] {
@@ -275,6 +354,80 @@ mod tests {
             Registry::new(vec![a, b]),
             Err(RegistryError::DuplicateHandler(_, "a", "b"))
         ));
+    }
+
+    fn service(name: &'static str, jid: &str) -> Service {
+        Service {
+            name,
+            jid: Jid::parse(jid).expect("jid"),
+            identity: Identity {
+                category: "proxy",
+                kind: "bytestreams",
+                name: "test",
+            },
+            disco_features: vec![],
+        }
+    }
+
+    #[test]
+    fn two_services_at_one_address_are_a_startup_error() {
+        let f = |name| Feature {
+            name,
+            services: vec![service(name, "proxy.example")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Registry::new(vec![f("a"), f("b")]),
+            Err(RegistryError::DuplicateService(_))
+        ));
+    }
+
+    #[test]
+    fn a_service_is_exactly_its_domain_only_address() {
+        let f = Feature {
+            name: "a",
+            services: vec![service("proxy", "proxy.example")],
+            ..Default::default()
+        };
+        let reg = Registry::new(vec![f]).expect("registry");
+        for (jid, is_service) in [
+            ("proxy.example", true),
+            ("PROXY.example", true),
+            ("u@proxy.example", false),
+            ("proxy.example/r", false),
+            ("example", false),
+        ] {
+            let jid = Jid::parse(jid).expect("jid");
+            assert_eq!(reg.service(&jid).is_some(), is_service, "{jid}");
+        }
+    }
+
+    #[test]
+    fn handlers_answer_only_for_their_addresses() {
+        let proxy = service("proxy", "proxy.example");
+        let other = service("other", "other.example");
+        let plain = noop(IqKey::get("a", "urn:a"));
+        let everywhere = noop(IqKey::get("b", "urn:a")).for_services();
+        let own = noop(IqKey::get("c", "urn:a")).of_service("proxy");
+        for (handler, domain, at_proxy, at_other) in [
+            (&plain, true, false, false),
+            (&everywhere, true, true, true),
+            (&own, false, true, false),
+        ] {
+            assert_eq!(handler.answers_for(None), domain, "{:?}", handler.key);
+            assert_eq!(
+                handler.answers_for(Some(&proxy)),
+                at_proxy,
+                "{:?}",
+                handler.key
+            );
+            assert_eq!(
+                handler.answers_for(Some(&other)),
+                at_other,
+                "{:?}",
+                handler.key
+            );
+        }
     }
 
     #[test]

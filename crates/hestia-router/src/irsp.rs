@@ -70,8 +70,14 @@ impl Irsp {
         jid.local().is_none() && jid.resource().is_none() && jid.domain() == self.domain.domain()
     }
 
-    /// True when `jid` is an address on this IRSP (an account or the domain).
+    /// True when `jid` is an address on this IRSP: an account, the domain, or exactly the
+    /// address of a hosted service (`proxy.D`; nothing else at a service's domain exists).
     pub fn is_local(&self, jid: &Jid) -> bool {
-        jid.domain() == self.domain.domain()
+        jid.domain() == self.domain.domain() || self.service(jid).is_some()
+    }
+
+    /// The hosted service at exactly `jid` (e.g. the bytestream proxy at `proxy.D`).
+    pub fn service(&self, jid: &Jid) -> Option<&crate::Service> {
+        self.registry.service(jid)
     }
 }

@@ -20,7 +20,7 @@ pub mod undelivered;
 
 pub use directory::{Directory, Outbound, SessionHandle, SessionInfo};
 pub use feature::{
-    Clause, Feature, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError,
-    SubscriptionHandler,
+    Clause, Feature, Identity, IqHandler, IqKey, IqRequest, IqResult, Registry, RegistryError,
+    Service, SubscriptionHandler,
 };
 pub use irsp::Irsp;

@@ -65,13 +65,15 @@ async fn route_iq(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, iq: Element) ->
         // Results and errors addressed to the server or a bare JID answer nothing we asked.
         return None;
     }
-    let is_own = to == from.to_bare() || irsp.is_domain(&to);
+    let is_own = to == from.to_bare() || irsp.is_domain(&to) || irsp.service(&to).is_some();
     handle_iq(irsp, Some(from.clone()), to, iq, is_own, None).await
 }
 
 /// Dispatches an IQ request to the feature that handles its payload, or answers
 /// `service-unavailable` (RFC 6120 §8.4). `is_own` is false for another account's bare JID,
-/// which only account-level handlers answer, and only for an existing account.
+/// which only account-level handlers answer, and only for an existing account. An IQ to a
+/// hosted service reaches only that service's handlers and those that answer for every
+/// address (disco), so `proxy.D` does not answer roster or registration queries.
 pub async fn handle_iq(
     irsp: &Arc<Irsp>,
     from: Option<Jid>,
@@ -86,8 +88,9 @@ pub async fn handle_iq(
         return bounce(&iq, Cond::BadRequest);
     };
     let handler = irsp.registry.find(iq_type, payload.name(), payload.ns());
+    let service = irsp.service(&to);
     let handler = match handler {
-        Some(h) if from.is_some() || h.is_pre_auth => h.clone(),
+        Some(h) if (from.is_some() || h.is_pre_auth) && h.answers_for(service) => h.clone(),
         _ => return bounce(&iq, Cond::ServiceUnavailable),
     };
     if !(is_own || (handler.is_for_accounts && account_exists(irsp, &to).await)) {
@@ -154,8 +157,9 @@ async fn is_device(irsp: &Irsp, localpart: &str) -> bool {
 }
 
 /// The relationship rule for a stanza from `from` to `to`; stanzas to the domain, to the
-/// sender's own account, and to addresses of no account are not its business.
-async fn is_reachable(irsp: &Irsp, from: &Jid, to: &Jid, need: Need) -> bool {
+/// sender's own account, and to addresses of no account are not its business. Features that
+/// act for the sender towards another account (the bytestream proxy) ask it too.
+pub async fn is_reachable(irsp: &Irsp, from: &Jid, to: &Jid, need: Need) -> bool {
     let (Some(target), Some(sender)) = (to.local(), from.local()) else {
         return true;
     };

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use hestia_config::{Duration, write_table};
+use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
 
@@ -138,10 +139,11 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub relationships: RelationshipsConfig,
     pub offline: OfflineSection,
+    pub proxy: ProxyConfig,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "store",
     "tls",
@@ -150,6 +152,7 @@ const SECTIONS: [&str; 9] = [
     "registration",
     "relationships",
     "offline",
+    "proxy",
     "log",
 ];
 
@@ -208,6 +211,7 @@ impl Config {
             ("c2s.listen", &self.c2s.listen),
             ("c2s.direct_tls_listen", &self.c2s.direct_tls_listen),
             ("http.listen", &self.http.listen),
+            ("proxy.listen", &self.proxy.listen),
         ] {
             if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
                 p.push(format!(
@@ -215,6 +219,7 @@ impl Config {
                 ));
             }
         }
+        p.extend(self.proxy_problems());
         if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
             p.push("tls.cert_file and tls.key_file must be set together".into());
         }
@@ -261,6 +266,49 @@ impl Config {
         p
     }
 
+    fn proxy_problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !self.proxy.enabled {
+            return p;
+        }
+        if self.proxy.listen.is_empty() {
+            p.push("proxy.listen must be set when proxy.enabled is true".into());
+        }
+        // An empty jid derives from server.domain, whose own problems are reported above.
+        match self.proxy_jid() {
+            _ if self.proxy.jid.is_empty() => {}
+            Some(jid) if jid.domain() != self.server.domain => {}
+            _ => p.push(format!(
+                "proxy.jid {:?} must be a domain (not server.domain itself)",
+                self.proxy.jid
+            )),
+        }
+        for (key, v) in [
+            ("proxy.max_pending", self.proxy.max_pending),
+            ("proxy.max_streams", self.proxy.max_streams),
+        ] {
+            if v == 0 {
+                p.push(format!("{key} must be greater than 0"));
+            }
+        }
+        if self.proxy.pairing_timeout.get().is_zero() {
+            p.push("proxy.pairing_timeout must be greater than 0".into());
+        }
+        p
+    }
+
+    /// The bytestream proxy's JID: `proxy.jid`, or proxy.<server.domain>.
+    pub fn proxy_jid(&self) -> Option<hestia_proto::Jid> {
+        let jid = if self.proxy.jid.is_empty() {
+            format!("proxy.{}", self.server.domain)
+        } else {
+            self.proxy.jid.clone()
+        };
+        hestia_proto::Jid::domain_jid(&jid)
+            .ok()
+            .filter(|_| !jid.contains(['@', '/']))
+    }
+
     /// The commented sample written by `hestia config example`.
     pub fn example() -> String {
         let c = Config::default();
@@ -275,6 +323,7 @@ impl Config {
         write_table(&mut out, "registration", &c.registration);
         write_table(&mut out, "relationships", &c.relationships);
         write_table(&mut out, "offline", &c.offline);
+        write_table(&mut out, "proxy", &c.proxy);
         write_table(&mut out, "log", &c.log);
         out
     }
@@ -383,6 +432,33 @@ mod tests {
             c.registration.policy,
             hestia_features::registration::RegistrationPolicy::Closed
         );
+    }
+
+    #[test]
+    fn proxy_settings_are_validated_and_its_jid_defaults_to_a_subdomain() {
+        let c = Config::load(None, env(&[])).expect("valid");
+        assert_eq!(
+            c.proxy_jid().map(|j| j.to_string()).as_deref(),
+            Some("proxy.localhost")
+        );
+        let err = Config::load(
+            None,
+            env(&[
+                ("HESTIA_PROXY_JID", "localhost"),
+                ("HESTIA_PROXY_MAX_STREAMS", "0"),
+                ("HESTIA_PROXY_LISTEN", "anywhere"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 3, "{err}");
+        let off = Config::load(
+            None,
+            env(&[
+                ("HESTIA_PROXY_ENABLED", "false"),
+                ("HESTIA_PROXY_JID", "localhost"),
+            ]),
+        );
+        assert!(off.is_ok(), "a disabled proxy's settings do not matter");
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn markdown() -> String {
             .or_default()
             .push((clause, "c2s stream (hestia-session)"));
     }
-    for feature in hestia_features::all(&FeaturesConfig::default()) {
+    for feature in hestia_features::all(&FeaturesConfig::default(), None) {
         for clause in feature.clauses {
             by_standard
                 .entry(clause.standard)

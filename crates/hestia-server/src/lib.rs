@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use hestia_features::bytestreams::{Proxy, StreamHost};
 use hestia_features::registration::Registrar;
 use hestia_proto::Jid;
 use hestia_router::irsp::RoutingOptions;
@@ -33,6 +34,8 @@ pub struct Server {
     pub c2s_addr: Option<SocketAddr>,
     pub direct_tls_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// The SOCKS5 bytestream proxy, when enabled (its `streamhost` holds the bound port).
+    pub proxy: Option<Arc<Proxy>>,
     /// The CA clients must trust (None when certificates come from files).
     pub ca_file: Option<PathBuf>,
     pub pki: tls::Pki,
@@ -53,10 +56,14 @@ impl Server {
         let store = Store::open(&config.store_url())
             .await
             .context("opening the store")?;
-        let registry = Registry::new(hestia_features::all(&hestia_features::FeaturesConfig {
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let proxy = start_proxy(&config, &tracker, &shutdown).await?;
+        let features = hestia_features::FeaturesConfig {
             registration: config.registration.clone(),
             relationships: config.relationships.clone(),
-        }))?;
+        };
+        let registry = Registry::new(hestia_features::all(&features, proxy.clone()))?;
         let options = RoutingOptions {
             max_user_sessions: config.c2s.max_user_sessions,
             max_offline_stanzas: config.offline.max_stanzas,
@@ -65,8 +72,6 @@ impl Server {
         let irsp = Irsp::new(domain, store, registry, options);
         let pki = tls::Pki::in_dir(&data_dir);
         let (tls, ca_file) = tls_config(&config, &pki)?;
-        let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
         let c2s = C2s::new(
             irsp.clone(),
             c2s_options(&config, tls),
@@ -95,6 +100,7 @@ impl Server {
             c2s_addr,
             direct_tls_addr,
             http_addr,
+            proxy,
             ca_file,
             pki,
             admin_token,
@@ -173,6 +179,51 @@ fn c2s_options(config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> C2sOp
         },
         ..C2sOptions::default()
     }
+}
+
+/// Binds the SOCKS5 listener of the bytestream proxy (XEP-0065) and accepts on the tracker
+/// until shutdown. The proxy is told its bound port, so "port 0" works in tests.
+async fn start_proxy(
+    config: &Config,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<Proxy>>> {
+    if !config.proxy.enabled {
+        return Ok(None);
+    }
+    let jid = config.proxy_jid().context("proxy.jid")?;
+    let addr = &config.proxy.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the bytestream proxy on {addr}"))?;
+    let local = listener.local_addr()?;
+    let host = match config.proxy.host.as_str() {
+        "" if local.ip().is_unspecified() => config.server.domain.clone(),
+        "" => local.ip().to_string(),
+        host => host.to_owned(),
+    };
+    let streamhost = StreamHost {
+        jid,
+        host,
+        port: local.port(),
+    };
+    let proxy = Proxy::new(&config.proxy, streamhost, tracker.clone(), shutdown.clone());
+    let (p, stop) = (proxy.clone(), shutdown.clone());
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => p.accept(tcp),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "proxy accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    });
+    Ok(Some(proxy))
 }
 
 /// Binds a c2s listener and accepts on the tracker until shutdown.

@@ -80,6 +80,11 @@ async fn message_and_iq_round_trips_and_server_ping() {
 }
 
 #[tokio::test]
+async fn a_file_through_the_bytestream_proxy() {
+    slixmpp("bytestreams_proxy", &["slix_alice", "slix_bob"]).await;
+}
+
+#[tokio::test]
 async fn password_change() {
     slixmpp("change_password", &["slix_changer"]).await;
 }

@@ -39,6 +39,7 @@ impl TestServer {
         config.c2s.listen = "127.0.0.1:0".into();
         config.c2s.direct_tls_listen = "127.0.0.1:0".into();
         config.http.listen = "127.0.0.1:0".into();
+        config.proxy.listen = "127.0.0.1:0".into();
         config.server.shutdown_grace = hestia_config::Duration::secs(2);
         config.log.level = "warn".into();
         tweak(&mut config);

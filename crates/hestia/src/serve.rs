@@ -70,6 +70,14 @@ fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, 
     if let Some(a) = server.direct_tls_addr {
         let _ = writeln!(out, "  XMPP TLS:    {a} (direct TLS, XEP-0368)");
     }
+    if let Some(p) = &server.proxy {
+        let s = &p.streamhost;
+        let _ = writeln!(
+            out,
+            "  SOCKS5:      {}:{} (bytestream proxy {}, XEP-0065)",
+            s.host, s.port, s.jid
+        );
+    }
     if let Some(ca) = &server.ca_file {
         let _ = writeln!(out, "  CA to trust: {}", ca.display());
     }
