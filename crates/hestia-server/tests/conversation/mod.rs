@@ -161,7 +161,6 @@ pub async fn stream_end(client: &mut Bound) -> Option<&'static str> {
 
 /// Asserts that the IRSP forced this connection out: first a `<logout reason/>` push (a
 /// headline from the domain), then the stream error.
-#[track_caller]
 pub async fn assert_forced_out(client: &mut Bound, reason: &str, error: hestia_proto::StreamError) {
     let push = client.recv().await.expect("the reason comes first");
     assert_eq!(push.attr("type"), Some("headline"), "{push}");
