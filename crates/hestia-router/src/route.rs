@@ -239,20 +239,16 @@ fn deliver(session: &SessionHandle, stanza: Element) -> Reply {
 
 async fn route_message(irsp: &Arc<Irsp>, from: &Jid, to: Option<Jid>, msg: Element) -> Reply {
     let to = to.unwrap_or_else(|| from.to_bare());
-    if !irsp.is_local(&to) {
-        return bounce(&msg, Cond::RemoteServerNotFound);
-    }
-    if to.local().is_none() {
-        // To the domain: an XEP-0033 address list to expand; nothing else consumes them.
-        if irsp.is_domain(&to) && crate::multicast::is_multicast(&msg) {
-            return crate::multicast::route(irsp, from, msg).await;
-        }
-        return bounce(&msg, Cond::ServiceUnavailable);
+    // To the domain, an XEP-0033 address list to expand; every other message to the domain is
+    // bounced by the table below, like one to a remote domain.
+    if irsp.is_domain(&to) && crate::multicast::is_multicast(&msg) {
+        return crate::multicast::route(irsp, from, msg).await;
     }
     route_message_to(irsp, from, to, msg).await
 }
 
-/// A message to a local account's bare or full JID, as the decision table says.
+/// A message to a single address (also each copy of a multicast), as the decision table says:
+/// remote and domain addresses bounce, accounts get the relationship rule and delivery.
 pub(crate) async fn route_message_to(irsp: &Arc<Irsp>, from: &Jid, to: Jid, msg: Element) -> Reply {
     if !irsp.is_local(&to) {
         return bounce(&msg, Cond::RemoteServerNotFound);
