@@ -13,6 +13,7 @@ mod app_grants;
 mod device_state;
 mod error;
 mod invitations;
+mod journal;
 mod model;
 mod open;
 mod relationship_model;
@@ -20,6 +21,7 @@ mod relationships;
 
 pub use device_state::LastItem;
 pub use error::StoreError;
+pub use journal::{JournalOp, JournalOutcome};
 pub use model::{
     Account, AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential,
     UserInfo, VerificationCodeHash,

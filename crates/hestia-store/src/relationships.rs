@@ -125,10 +125,10 @@ struct FailuresRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct StanzaRow {
-    id: i64,
-    stanza: String,
-    stored_at: i64,
+pub(crate) struct StanzaRow {
+    pub(crate) id: i64,
+    pub(crate) stanza: String,
+    pub(crate) stored_at: i64,
 }
 
 /// Groups are stored as a JSON array of strings, so any group name (commas, quotes, any Unicode) round-trips.
@@ -406,7 +406,7 @@ impl Store {
         // Writing the account row first locks it (a row lock in PostgreSQL, the write lock in SQLite), so
         // concurrent stores for one account count one after the other and the quota holds.
         let lock = "UPDATE accounts SET roster_version = roster_version WHERE localpart = $1";
-        let count = "SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1";
+        let count = "SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0";
         let insert = "INSERT INTO offline_stanzas (owner, stanza, stored_at) VALUES ($1, $2, $3)";
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -431,7 +431,7 @@ impl Store {
     /// Removes and returns the account's stored stanzas, oldest first (one statement, so atomic: a stanza is
     /// taken by one caller only).
     pub async fn take_offline(&self, owner: &str) -> Result<Vec<StoredStanza>, StoreError> {
-        let sql = "DELETE FROM offline_stanzas WHERE owner = $1 RETURNING id, stanza, stored_at";
+        let sql = "DELETE FROM offline_stanzas WHERE owner = $1 AND in_flight = 0 RETURNING id, stanza, stored_at";
         let mut rows: Vec<StanzaRow> = with_pool!(self, pool => {
             sqlx::query_as(sql).bind(owner).fetch_all(pool).await?
         });
@@ -446,9 +446,10 @@ impl Store {
             .collect())
     }
 
-    /// The number of stanzas stored for the account (0 for an unknown account).
+    /// The number of stanzas stored for the account, not counting journaled ones in flight (0 for an unknown
+    /// account).
     pub async fn count_offline(&self, owner: &str) -> Result<u64, StoreError> {
-        let sql = "SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1";
+        let sql = "SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0";
         let count: i64 = with_pool!(self, pool => {
             sqlx::query_scalar(sql).bind(owner).fetch_one(pool).await?
         });

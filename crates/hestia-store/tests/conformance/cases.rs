@@ -2,8 +2,9 @@
 
 use hestia_store::{
     AccessRight, AccountKind, AccountSummary, Credentials, DeviceAccess, DeviceInfo, DevicePolicy,
-    LastItem, NewAccount, PendingRequest, RelationKind, RelationshipChange, RosterItem,
-    ScramCredential, Store, StoreError, StoredStanza, Subscription, UserInfo, VerificationCodeHash,
+    JournalOp, JournalOutcome, LastItem, NewAccount, PendingRequest, RelationKind,
+    RelationshipChange, RosterItem, ScramCredential, Store, StoreError, StoredStanza, Subscription,
+    UserInfo, VerificationCodeHash,
 };
 
 fn credential(seed: u8, iterations: u32) -> ScramCredential {
@@ -1593,4 +1594,103 @@ pub async fn app_grants_put_check_withdraw(store: &Store) {
             .is_empty()
     );
     assert!(store.app_grantors("other").await.expect("list").is_empty());
+}
+
+// The delivery journal.
+
+fn append(owner: &str, stanza: &str) -> JournalOp {
+    JournalOp::Append {
+        owner: owner.into(),
+        stanza: stanza.into(),
+        now: 7,
+    }
+}
+
+fn appended(outcome: &JournalOutcome) -> i64 {
+    match outcome {
+        JournalOutcome::Appended(id) => *id,
+        other => panic!("not appended: {other:?}"),
+    }
+}
+
+pub async fn journal_in_flight_is_not_offline_until_kept(store: &Store) {
+    create_users(store, &["bob"]).await;
+    let outcomes = store
+        .apply_journal(&[
+            append("bob", "<message>1</message>"),
+            append("nobody", "<message>x</message>"),
+            append("bob", "<message>2</message>"),
+        ])
+        .await
+        .expect("journal");
+    assert_eq!(outcomes[1], JournalOutcome::NoAccount, "the batch goes on");
+    let (first, second) = (appended(&outcomes[0]), appended(&outcomes[2]));
+    assert!(first < second, "ids grow in batch order");
+    assert_eq!(store.count_in_flight().await.expect("count"), 2);
+    // In flight: not offline storage, not counted against the quota.
+    assert_eq!(store.count_offline("bob").await.expect("count"), 0);
+    assert_eq!(store.take_offline("bob").await.expect("take"), vec![]);
+    assert!(
+        store
+            .store_offline("bob", "<message>q</message>", 8, 1)
+            .await
+            .expect("store")
+    );
+
+    let outcomes = store
+        .apply_journal(&[
+            JournalOp::Release(first),
+            JournalOp::Keep(second),
+            JournalOp::Release(first),
+        ])
+        .await
+        .expect("release and keep");
+    assert_eq!(outcomes, vec![JournalOutcome::Done; 3], "idempotent");
+    assert_eq!(store.count_in_flight().await.expect("count"), 0);
+    let taken: Vec<String> = store
+        .take_offline("bob")
+        .await
+        .expect("take")
+        .into_iter()
+        .map(|s| s.stanza)
+        .collect();
+    assert_eq!(
+        taken,
+        ["<message>2</message>", "<message>q</message>"],
+        "kept in id order"
+    );
+}
+
+pub async fn journal_recovery_and_claimed_offline(store: &Store) {
+    create_users(store, &["bob"]).await;
+    for stanza in ["<message>1</message>", "<message>2</message>"] {
+        assert!(
+            store
+                .store_offline("bob", stanza, 5, 10)
+                .await
+                .expect("store")
+        );
+    }
+    let claimed = store.claim_offline("bob").await.expect("claim");
+    let texts: Vec<&str> = claimed.iter().map(|(_, s)| s.stanza.as_str()).collect();
+    assert_eq!(texts, ["<message>1</message>", "<message>2</message>"]);
+    assert_eq!(claimed[0].1.stored_at, 5);
+    assert_eq!(
+        store.claim_offline("bob").await.expect("claim").len(),
+        0,
+        "claimed once"
+    );
+    assert_eq!(store.count_offline("bob").await.expect("count"), 0);
+    store
+        .apply_journal(&[JournalOp::Release(claimed[0].0)])
+        .await
+        .expect("release");
+
+    // A crash leaves the rest in flight; the next start makes it offline storage again.
+    assert_eq!(store.recover_journal().await.expect("recover"), 1);
+    assert_eq!(store.count_in_flight().await.expect("count"), 0);
+    let taken = store.take_offline("bob").await.expect("take");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].stanza, "<message>2</message>");
+    assert_eq!(store.recover_journal().await.expect("recover"), 0);
 }

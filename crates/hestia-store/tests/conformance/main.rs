@@ -143,4 +143,6 @@ conformance!(
     device_description_replaced_and_deleted_with_account,
     event_subscriptions_and_last_items,
     app_grants_put_check_withdraw,
+    journal_in_flight_is_not_offline_until_kept,
+    journal_recovery_and_claimed_offline,
 );
