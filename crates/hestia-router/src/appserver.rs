@@ -253,6 +253,13 @@ impl AppSession {
     async fn next_inbound(&mut self) -> Result<Element, AppError> {
         match self.rx.recv().await {
             Some(Outbound::Stanza(stanza)) => Ok(*stanza),
+            Some(Outbound::Journaled(stanza, id)) => {
+                // Handed to the application server: delivered.
+                if let Some(journal) = &self.irsp.journal {
+                    journal.release(vec![id]).await;
+                }
+                Ok(*stanza)
+            }
             Some(Outbound::Close(error, text)) => Err(AppError::Ended(
                 text.unwrap_or_else(|| error.condition().to_owned()),
             )),

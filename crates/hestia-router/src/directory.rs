@@ -13,12 +13,18 @@ use hestia_store::AccountKind;
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
+use crate::journal::JournalId;
+
 /// What the router asks a session task to do.
 #[derive(Debug)]
 pub enum Outbound {
     /// Write this stanza to the client. Boxed: a session's queue allocates its first block of
     /// 32 slots up front, so the slot size is paid by every idle connection (3 KiB unboxed).
     Stanza(Box<Element>),
+    /// Write this stanza, which the delivery journal holds until the client acknowledges it
+    /// (`offline.durable_delivery`): the session releases it once acknowledged, or keeps it
+    /// for the account's next login if the session ends first.
+    Journaled(Box<Element>, JournalId),
     /// Close the stream with this error (conflict, system-shutdown, policy…).
     Close(StreamError, Option<String>),
 }
@@ -94,7 +100,18 @@ impl SessionHandle {
         match self.tx.try_send(Outbound::Stanza(Box::new(stanza))) {
             Ok(()) => Ok(()),
             Err(e) => match e.into_inner() {
-                Outbound::Stanza(stanza) => Err(*stanza),
+                Outbound::Stanza(stanza) | Outbound::Journaled(stanza, _) => Err(*stanza),
+                Outbound::Close(..) => Ok(()),
+            },
+        }
+    }
+
+    /// As [`Self::try_deliver`], for a stanza the delivery journal holds under `id`.
+    pub fn try_deliver_journaled(&self, stanza: Element, id: JournalId) -> Result<(), Element> {
+        match self.tx.try_send(Outbound::Journaled(Box::new(stanza), id)) {
+            Ok(()) => Ok(()),
+            Err(e) => match e.into_inner() {
+                Outbound::Stanza(stanza) | Outbound::Journaled(stanza, _) => Err(*stanza),
                 Outbound::Close(..) => Ok(()),
             },
         }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use hestia_proto::Jid;
 use hestia_store::Store;
 
+use crate::journal::Journal;
 use crate::properties::Catalog;
 use crate::relations::Relations;
 use crate::{Directory, Registry};
@@ -20,6 +21,8 @@ pub struct RoutingOptions {
     pub max_offline_stanzas: u32,
     /// Stored stanzas older than this are discarded undelivered.
     pub offline_expiry: std::time::Duration,
+    /// Journal messages queued for online connections until acknowledged ([`crate::journal`]).
+    pub durable_delivery: bool,
 }
 
 impl Default for RoutingOptions {
@@ -28,6 +31,7 @@ impl Default for RoutingOptions {
             max_user_sessions: 10,
             max_offline_stanzas: 1000,
             offline_expiry: std::time::Duration::from_secs(30 * 24 * 3600),
+            durable_delivery: false,
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct Irsp {
     pub catalog: Catalog,
     pub registry: Registry,
     pub options: RoutingOptions,
+    /// The delivery journal, when `durable_delivery` is on.
+    pub journal: Option<Journal>,
     pub started_at: SystemTime,
 }
 
@@ -53,6 +59,9 @@ impl Irsp {
         registry: Registry,
         options: RoutingOptions,
     ) -> Arc<Irsp> {
+        let journal = options
+            .durable_delivery
+            .then(|| Journal::new(store.clone()));
         Arc::new(Irsp {
             domain,
             store,
@@ -61,6 +70,7 @@ impl Irsp {
             catalog: Catalog::default(),
             registry,
             options,
+            journal,
             started_at: SystemTime::now(),
         })
     }

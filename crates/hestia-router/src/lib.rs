@@ -9,6 +9,7 @@ pub mod directory;
 pub mod events;
 pub mod feature;
 pub mod irsp;
+pub mod journal;
 pub mod multicast;
 pub mod presence;
 pub mod properties;

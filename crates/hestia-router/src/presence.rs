@@ -11,6 +11,7 @@ use hestia_proto::igrs::NS_DEVICE;
 use hestia_proto::{Jid, StanzaErrorCondition as Cond, ns};
 use hestia_xml::Element;
 
+use crate::journal::JournalId;
 use crate::relations::{Need, Snapshot, account_jid, local_account, may_reach};
 use crate::route::{Reply, bounce};
 use crate::{Irsp, SessionHandle};
@@ -201,8 +202,23 @@ async fn on_initial_presence(irsp: &Irsp, session: &SessionHandle, snapshot: &Sn
 }
 
 /// Stored stanzas, oldest first, each stamped with when the server received it (XEP-0203).
+/// With durable delivery they are claimed rather than taken: they stay stored, in flight, until
+/// the session acknowledges them.
 async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
-    let stored = match irsp.store.take_offline(localpart).await {
+    let stored = match &irsp.journal {
+        Some(_) => irsp.store.claim_offline(localpart).await.map(|claimed| {
+            claimed
+                .into_iter()
+                .map(|(id, s)| (Some(JournalId(id)), s))
+                .collect()
+        }),
+        None => irsp
+            .store
+            .take_offline(localpart)
+            .await
+            .map(|taken| taken.into_iter().map(|s| (None, s)).collect::<Vec<_>>()),
+    };
+    let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
             tracing::warn!(localpart, error = %e, "could not read stored stanzas");
@@ -211,12 +227,15 @@ async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
     };
     let oldest = crate::push::unix_now()
         .saturating_sub(i64::try_from(irsp.options.offline_expiry.as_secs()).unwrap_or(i64::MAX));
-    for s in stored {
+    let mut discarded = Vec::new();
+    for (id, s) in stored {
         if s.stored_at < oldest {
             metrics::counter!("hestia_offline_dropped_total", "reason" => "expired").increment(1);
+            discarded.extend(id);
             continue;
         }
         let Ok(mut stanza) = hestia_xml::parse_element(&s.stanza, ns::CLIENT) else {
+            discarded.extend(id);
             continue;
         };
         stanza.set_attr("to", session.info.jid.to_string());
@@ -229,7 +248,20 @@ async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
                     .with_attr("stamp", rfc3339(s.stored_at)),
             );
         }
-        session.deliver(stanza);
+        let refused = match id {
+            Some(id) => session.try_deliver_journaled(stanza, id).err().map(|_| id),
+            None => {
+                session.deliver(stanza);
+                None
+            }
+        };
+        if let (Some(journal), Some(id)) = (&irsp.journal, refused) {
+            // The queue refused it: it stays stored for the next login.
+            journal.keep(vec![id]).await;
+        }
+    }
+    if let Some(journal) = &irsp.journal {
+        journal.release(discarded).await;
     }
 }
 

@@ -10,6 +10,7 @@ use hestia_proto::stanza::{self, error_reply, iq_payload, iq_result};
 use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, StanzaKind, ns};
 use hestia_xml::Element;
 
+use crate::journal::JournalError;
 use crate::relations::{Need, may_reach};
 use crate::{IqRequest, Irsp, SessionHandle};
 
@@ -266,7 +267,7 @@ pub(crate) async fn route_message_to(irsp: &Arc<Irsp>, from: &Jid, to: Jid, msg:
     }
     if to.is_full() {
         if let Some(session) = irsp.directory.get(&to) {
-            return deliver(&session, msg);
+            return deliver_to_sessions(irsp, &to, &[session], msg).await;
         }
         // RFC 6121 §8.5.3.2.1: no such resource — groupchat errors, headline is dropped,
         // normal and chat are treated as if addressed to the bare JID.
@@ -285,8 +286,49 @@ pub(crate) async fn route_message_to(irsp: &Arc<Irsp>, from: &Jid, to: Jid, msg:
     if available.is_empty() {
         return store_for_offline(irsp, &to, msg).await;
     }
-    for session in &available {
-        session.deliver(msg.clone());
+    deliver_to_sessions(irsp, &to, &available, msg).await
+}
+
+/// Queues a message for an account's connections. With durable delivery a message that offline
+/// storage would keep is journaled first, so the sender's stream counts it handled only once it
+/// survives a crash ([`crate::journal`]); one journal row serves every connection it goes to.
+async fn deliver_to_sessions(
+    irsp: &Irsp,
+    to: &Jid,
+    sessions: &[SessionHandle],
+    msg: Element,
+) -> Reply {
+    let journal = irsp.journal.as_ref().filter(|_| is_storable(&msg));
+    let (Some(journal), Some(owner)) = (journal, to.local()) else {
+        return match sessions {
+            // To a full JID a full queue bounces; a bare-JID copy a queue refuses is dropped.
+            [one] if to.is_full() => deliver(one, msg),
+            many => {
+                for session in many {
+                    session.deliver(msg.clone());
+                }
+                None
+            }
+        };
+    };
+    let id = match journal.append(owner, &msg).await {
+        Ok(id) => id,
+        Err(JournalError::NoAccount) => return bounce(&msg, Cond::ServiceUnavailable),
+        Err(_) => return bounce(&msg, Cond::InternalServerError),
+    };
+    let queued = sessions
+        .iter()
+        .filter(|s| s.try_deliver_journaled(msg.clone(), id).is_ok())
+        .count();
+    if queued > 0 {
+        return None;
     }
-    None
+    journal.release(vec![id]).await;
+    bounce(&msg, Cond::ResourceConstraint)
+}
+
+/// Whether offline storage would keep this message: `normal` or `chat` without a XEP-0334
+/// no-store hint.
+pub(crate) fn is_storable(msg: &Element) -> bool {
+    matches!(msg.attr("type").unwrap_or("normal"), "normal" | "chat") && !has_no_store_hint(msg)
 }

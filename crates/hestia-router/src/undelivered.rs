@@ -14,6 +14,7 @@ use hestia_proto::{IqType, Jid, StanzaError, StanzaErrorCondition as Cond, Stanz
 use hestia_xml::Element;
 
 use crate::Irsp;
+use crate::journal::JournalId;
 use crate::push::{Stored, store_offline, unix_now};
 
 /// What became of the undelivered stanzas (for logs and tests).
@@ -24,14 +25,35 @@ pub struct Returned {
     pub dropped: usize,
 }
 
-/// Handles the undelivered stanzas of `session`, oldest first.
+/// A stanza a session was given and never had acknowledged, with its delivery-journal row when
+/// durable delivery journaled it.
+#[derive(Debug)]
+pub struct Unacked {
+    pub stanza: Box<Element>,
+    pub journal: Option<JournalId>,
+}
+
+impl Unacked {
+    pub fn new(stanza: Box<Element>, journal: Option<JournalId>) -> Unacked {
+        Unacked { stanza, journal }
+    }
+}
+
+/// Handles the undelivered stanzas of `session`, oldest first. A journaled message is already
+/// stored: its row just stops being in flight.
 pub async fn return_undelivered(
     irsp: &Arc<Irsp>,
     session: &Jid,
-    stanzas: Vec<Box<Element>>,
+    stanzas: Vec<Unacked>,
 ) -> Returned {
     let mut returned = Returned::default();
-    for stanza in stanzas {
+    let mut kept = Vec::new();
+    for Unacked { stanza, journal } in stanzas {
+        if let Some(id) = journal {
+            kept.push(id);
+            returned.stored += 1;
+            continue;
+        }
         let outcome = match StanzaKind::of(&stanza) {
             Some(StanzaKind::Message) => store_message(irsp, session, *stanza).await,
             Some(StanzaKind::Iq) => bounce_request(irsp, session, &stanza).await,
@@ -42,6 +64,9 @@ pub async fn return_undelivered(
             Outcome::Bounced => returned.bounced += 1,
             Outcome::Dropped => returned.dropped += 1,
         }
+    }
+    if let Some(journal) = &irsp.journal {
+        journal.keep(kept).await;
     }
     if returned != Returned::default() {
         tracing::debug!(jid = %session, ?returned, "unacknowledged stanzas returned");
@@ -58,12 +83,10 @@ enum Outcome {
 /// The offline-storage rule of `route::store_for_offline`, minus the sender-facing errors
 /// (the sender was told nothing when the stanza was queued); a full quota bounces instead.
 async fn store_message(irsp: &Arc<Irsp>, session: &Jid, mut msg: Element) -> Outcome {
-    let is_storable = matches!(msg.attr("type").unwrap_or("normal"), "normal" | "chat")
-        && !crate::route::has_no_store_hint(&msg);
     let Some(localpart) = session.local() else {
         return Outcome::Dropped;
     };
-    if !is_storable {
+    if !crate::route::is_storable(&msg) {
         return Outcome::Dropped;
     }
     if msg.get_child("delay", ns::DELAY).is_none() {

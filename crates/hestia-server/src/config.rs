@@ -114,6 +114,12 @@ hestia_config::section! {
         pub max_stanzas: u32 = 1000,
         /// Stored stanzas older than this are discarded undelivered.
         pub expiry: Duration = Duration::secs(30 * 24 * 3600),
+        /// Also journal messages queued for online connections until the recipient
+        /// acknowledges them (XEP-0198 ack, or written to a client without it), committed in
+        /// groups before the sender's stream counts them handled: `kill -9` then loses no
+        /// message the server acknowledged, at the cost of a commit per batch. Off, as in
+        /// ejabberd and Prosody, they live in memory.
+        pub durable_delivery: bool = false,
     }
 }
 

@@ -56,6 +56,18 @@ impl Server {
         let store = Store::open(&config.store_url())
             .await
             .context("opening the store")?;
+        // Whatever the delivery journal held in flight when the last run ended is now offline
+        // storage, whether or not durable delivery is still on.
+        let recovered = store
+            .recover_journal()
+            .await
+            .context("recovering the delivery journal")?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "journaled messages kept for their recipients' next login"
+            );
+        }
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let proxy = start_proxy(&config, &tracker, &shutdown).await?;
@@ -68,6 +80,7 @@ impl Server {
             max_user_sessions: config.c2s.max_user_sessions,
             max_offline_stanzas: config.offline.max_stanzas,
             offline_expiry: config.offline.expiry.get(),
+            durable_delivery: config.offline.durable_delivery,
         };
         let irsp = Irsp::new(domain, store, registry, options);
         let pki = tls::Pki::in_dir(&data_dir);

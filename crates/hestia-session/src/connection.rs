@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use hestia_proto::stanza::new_id;
 use hestia_proto::{StanzaKind, StreamError, ns};
+use hestia_router::journal::JournalId;
 use hestia_router::{Outbound, SessionHandle};
 use hestia_store::AccountKind;
 use hestia_xml::{Element, StreamEvent, StreamParser, XmlError};
@@ -100,6 +101,9 @@ pub struct Connection {
     pub(crate) outbound: Option<mpsc::Receiver<Outbound>>,
     /// XEP-0198 state once the client enabled stream management (boxed: most streams never do).
     pub(crate) sm: Option<Box<StreamManagement>>,
+    /// Journaled stanzas written to `out` for a client without stream management: delivered
+    /// once flushed to the socket (`offline.durable_delivery`).
+    pub(crate) unflushed: Vec<JournalId>,
 }
 
 /// Refuses a connection over the per-address limit with a stream error.
@@ -143,6 +147,7 @@ pub async fn run<S: Send>(
         pending_first: None,
         outbound: None,
         sm: None,
+        unflushed: Vec::new(),
     };
     let mut io = Io::Plain(tcp);
     if is_direct_tls {
@@ -313,7 +318,7 @@ impl Connection {
     pub(crate) fn emit(&mut self, stanza: Element) -> Result<(), Exit> {
         stanza.write_to(&mut self.out, ns::CLIENT);
         if self.sm.is_some() {
-            self.keep_unacked(Box::new(stanza))?;
+            self.keep_unacked(Box::new(stanza), None)?;
         }
         Ok(())
     }
@@ -326,12 +331,8 @@ impl Connection {
         let mut next = msg;
         for taken in 1..=BATCH {
             match next {
-                Some(Outbound::Stanza(el)) => {
-                    el.write_to(&mut self.out, ns::CLIENT);
-                    let kind = StanzaKind::of(&el).map_or("other", StanzaKind::as_str);
-                    metrics::counter!("hestia_stanzas_out_total", "kind" => kind).increment(1);
-                    self.keep_unacked(el)?;
-                }
+                Some(Outbound::Stanza(el)) => self.write_outbound(el, None)?,
+                Some(Outbound::Journaled(el, id)) => self.write_outbound(el, Some(id))?,
                 Some(Outbound::Close(e, text)) => return Err(Exit::Stream(e, text)),
                 None => return Ok(()),
             }
@@ -343,6 +344,13 @@ impl Connection {
         Ok(())
     }
 
+    fn write_outbound(&mut self, el: Box<Element>, journal: Option<JournalId>) -> Result<(), Exit> {
+        el.write_to(&mut self.out, ns::CLIENT);
+        let kind = StanzaKind::of(&el).map_or("other", StanzaKind::as_str);
+        metrics::counter!("hestia_stanzas_out_total", "kind" => kind).increment(1);
+        self.keep_unacked(el, journal)
+    }
+
     async fn flush(&mut self, io: &mut Io) -> Result<(), Exit> {
         if self.out.is_empty() {
             return Ok(());
@@ -350,6 +358,10 @@ impl Connection {
         io.write_all(&self.out).await.map_err(Exit::Io)?;
         io.flush().await.map_err(Exit::Io)?;
         self.out.clear();
+        if !self.unflushed.is_empty() {
+            let written = std::mem::take(&mut self.unflushed);
+            self.release_journaled(written).await;
+        }
         if self.out.capacity() > 16 * 1024 {
             // A large stanza went out; don't keep its buffer for an idle connection.
             self.out = Vec::new();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use hestia_proto::stanza::new_id;
 use hestia_proto::{StreamError, ns};
 use hestia_router::Outbound;
+use hestia_router::undelivered::Unacked;
 use hestia_xml::Element;
 use tokio::io::AsyncWriteExt;
 
@@ -85,6 +86,8 @@ impl Connection {
             // Stored before the contacts hear `unavailable`, as any stored stanza is committed
             // before anything else happens to it.
             Box::pin(self.return_unacked(&jid, sm)).await;
+        } else if irsp.journal.is_some() {
+            Box::pin(self.keep_journaled()).await;
         }
         if was_available {
             // Abrupt or graceful, the contacts learn at once (14543-5-8 §12).
@@ -109,13 +112,33 @@ impl Connection {
             self.c2s.resumptions.remove(&r.id);
         }
         let mut stanzas = sm.take_unacked();
+        stanzas.extend(self.drain_outbound());
+        hestia_router::undelivered::return_undelivered(&self.c2s.irsp, jid, stanzas).await;
+    }
+
+    /// Without stream management: journaled stanzas never flushed to the socket, or still
+    /// queued, stay stored for the next login (`offline.durable_delivery`); the rest of the
+    /// queue is lost with the connection, as it always was.
+    async fn keep_journaled(&mut self) {
+        let mut ids = std::mem::take(&mut self.unflushed);
+        ids.extend(self.drain_outbound().into_iter().filter_map(|u| u.journal));
+        if let Some(journal) = &self.c2s.irsp.journal {
+            journal.keep(ids).await;
+        }
+    }
+
+    /// What is still queued for the session, which has left the directory.
+    fn drain_outbound(&mut self) -> Vec<Unacked> {
+        let mut stanzas = Vec::new();
         if let Some(rx) = &mut self.outbound {
             while let Ok(msg) = rx.try_recv() {
-                if let Outbound::Stanza(el) = msg {
-                    stanzas.push(el);
+                match msg {
+                    Outbound::Stanza(el) => stanzas.push(Unacked::new(el, None)),
+                    Outbound::Journaled(el, id) => stanzas.push(Unacked::new(el, Some(id))),
+                    Outbound::Close(..) => {}
                 }
             }
         }
-        hestia_router::undelivered::return_undelivered(&self.c2s.irsp, jid, stanzas).await;
+        stanzas
     }
 }

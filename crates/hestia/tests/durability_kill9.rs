@@ -4,6 +4,11 @@
 //! directory, alice sends bob (offline) 200 messages and a ping — its answer is the server's
 //! acknowledgement that everything before it was handled — the process is killed with SIGKILL,
 //! started again on the same directory, and bob receives all 200 in order, once.
+//!
+//! With `offline.durable_delivery` the same holds for a recipient that is online, received every
+//! message and never acknowledged one (XEP-0198): the journal keeps them until it does. Without
+//! it (the default, as in ejabberd and Prosody) those messages lived only in memory, which the
+//! last test shows.
 
 #![allow(clippy::expect_used)]
 
@@ -63,13 +68,8 @@ async fn befriend(server: &Server) -> Bound {
     alice
 }
 
-#[tokio::test]
-async fn stored_messages_survive_sigkill() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path());
-    server.add_user("alice");
-    server.add_user("bob");
-    let mut alice = befriend(&server).await;
+/// Alice sends the messages, then a ping: its answer acknowledges everything before it.
+async fn send_messages(alice: &mut Bound) {
     for i in 0..MESSAGES {
         let msg = Element::new("message", ns::CLIENT)
             .with_attr("to", "bob@localhost")
@@ -81,14 +81,12 @@ async fn stored_messages_survive_sigkill() {
         .ping()
         .await
         .expect("the server handled every message before the ping");
-    let mut server = server;
-    server.kill();
+}
 
-    let mut server = Server::start(dir.path());
-    let mut bob = server.login("bob").await;
-    bob.send_presence().await.expect("presence");
+/// The message bodies that arrive until the stream goes quiet.
+async fn bodies(client: &mut Bound) -> Vec<Option<String>> {
     let mut bodies = Vec::new();
-    while let Some(el) = bob
+    while let Some(el) = client
         .recv_timeout(Duration::from_secs(2))
         .await
         .expect("stream")
@@ -97,7 +95,71 @@ async fn stored_messages_survive_sigkill() {
             bodies.push(el.get_child("body", ns::CLIENT).map(Element::text));
         }
     }
-    let expected: Vec<_> = (0..MESSAGES).map(|i| Some(format!("m{i}"))).collect();
-    assert_eq!(bodies, expected);
+    bodies
+}
+
+fn all_messages() -> Vec<Option<String>> {
+    (0..MESSAGES).map(|i| Some(format!("m{i}"))).collect()
+}
+
+/// After a restart on the same data: what bob receives at his next login.
+async fn bodies_after_restart(dir: &std::path::Path) -> Vec<Option<String>> {
+    let mut server = Server::start(dir);
+    let mut bob = server.login("bob").await;
+    bob.send_presence().await.expect("presence");
+    let got = bodies(&mut bob).await;
     server.kill();
+    got
+}
+
+#[tokio::test]
+async fn stored_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path());
+    server.add_user("alice");
+    server.add_user("bob");
+    let mut alice = befriend(&server).await;
+    send_messages(&mut alice).await;
+    server.kill();
+    assert_eq!(bodies_after_restart(dir.path()).await, all_messages());
+}
+
+/// Bob online under stream management, having received every message and acknowledged none,
+/// when the server is killed.
+async fn kill_while_bob_holds_unacknowledged(dir: &std::path::Path, durable: &str) {
+    let mut server = Server::start_with_env(dir, &[("HESTIA_OFFLINE_DURABLE_DELIVERY", durable)]);
+    server.add_user("alice");
+    server.add_user("bob");
+    let mut alice = befriend(&server).await;
+    let mut bob = server.login("bob").await;
+    bob.send(&Element::new("enable", ns::SM))
+        .await
+        .expect("enable");
+    let enabled = bob.recv().await.expect("enabled");
+    assert!(enabled.is("enabled", ns::SM), "{enabled}");
+    bob.send_presence().await.expect("presence");
+    until(&mut alice, "bob online", |e| {
+        e.name() == "presence" && e.attr("type").is_none()
+    })
+    .await;
+    send_messages(&mut alice).await;
+    assert_eq!(bodies(&mut bob).await, all_messages(), "delivered live");
+    server.kill();
+}
+
+#[tokio::test]
+async fn with_durable_delivery_unacknowledged_live_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    kill_while_bob_holds_unacknowledged(dir.path(), "true").await;
+    assert_eq!(bodies_after_restart(dir.path()).await, all_messages());
+}
+
+#[tokio::test]
+async fn without_durable_delivery_unacknowledged_live_messages_die_with_the_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    kill_while_bob_holds_unacknowledged(dir.path(), "false").await;
+    assert_eq!(
+        bodies_after_restart(dir.path()).await,
+        Vec::<Option<String>>::new()
+    );
 }

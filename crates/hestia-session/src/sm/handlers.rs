@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use hestia_proto::stanza::new_id;
 use hestia_proto::{StanzaErrorCondition as Cond, StreamError, ns};
+use hestia_router::journal::JournalId;
+use hestia_router::undelivered::Unacked;
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
@@ -38,7 +40,8 @@ impl Connection {
             }
             Nonza::Ack { h } => {
                 if let Some(sm) = &mut self.sm {
-                    sm.on_ack(h, Instant::now()).map_err(super::too_high_exit)?;
+                    let released = sm.on_ack(h, Instant::now()).map_err(super::too_high_exit)?;
+                    self.release_journaled(released).await;
                 }
             }
         }
@@ -87,13 +90,29 @@ impl Connection {
         }
     }
 
-    /// Keeps a stanza just written to the client until it is acknowledged.
-    pub(crate) fn keep_unacked(&mut self, stanza: Box<Element>) -> Result<(), Exit> {
+    /// Keeps a stanza just written to the client until it is acknowledged. Without stream
+    /// management a journaled stanza counts as delivered once written to the socket.
+    pub(crate) fn keep_unacked(
+        &mut self,
+        stanza: Box<Element>,
+        journal: Option<JournalId>,
+    ) -> Result<(), Exit> {
         match &mut self.sm {
             Some(sm) => sm
-                .note_sent(stanza, Instant::now())
+                .note_sent(Unacked::new(stanza, journal), Instant::now())
                 .map_err(super::queue_full_exit),
-            None => Ok(()),
+            None => {
+                self.unflushed.extend(journal);
+                Ok(())
+            }
+        }
+    }
+
+    /// The client has these journaled stanzas: forget them.
+    pub(crate) async fn release_journaled(&mut self, ids: Vec<JournalId>) {
+        if let Some(journal) = self.c2s.irsp.journal.as_ref().filter(|_| !ids.is_empty()) {
+            // Boxed: a commit's state would otherwise sit in every idle connection's task.
+            Box::pin(journal.release(ids)).await;
         }
     }
 }

@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use hestia_proto::StreamError;
+use hestia_router::journal::JournalId;
+use hestia_router::undelivered::Unacked;
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
@@ -59,8 +61,9 @@ pub struct StreamManagement {
     pub handled: u32,
     /// Stanzas sent to the client (or queued for it while hibernated), modulo 2^32.
     sent: u32,
-    /// The oldest `sent - acked` stanzas, in the order they were sent.
-    unacked: VecDeque<Box<Element>>,
+    /// The oldest `sent - acked` stanzas, in the order they were sent, with their
+    /// delivery-journal rows.
+    unacked: VecDeque<Unacked>,
     is_request_pending: bool,
     request_at: Option<Instant>,
     policy: AckPolicy,
@@ -85,36 +88,42 @@ impl StreamManagement {
         self.handled = self.handled.wrapping_add(1);
     }
 
-    /// Keeps a sent stanza until it is acknowledged.
-    pub fn note_sent(&mut self, stanza: Box<Element>, now: Instant) -> Result<(), QueueFull> {
-        if self.unacked.len() >= self.policy.max_unacked {
-            return Err(QueueFull);
-        }
+    /// Keeps a sent stanza until it is acknowledged. One beyond the bound is still kept — the
+    /// stream ends, and it is returned as undelivered with the rest — but refused.
+    pub fn note_sent(&mut self, stanza: Unacked, now: Instant) -> Result<(), QueueFull> {
         self.unacked.push_back(stanza);
         self.sent = self.sent.wrapping_add(1);
         if self.request_at.is_none() {
             self.request_at = Some(now + self.policy.delay);
         }
+        if self.unacked.len() > self.policy.max_unacked {
+            return Err(QueueFull);
+        }
         Ok(())
     }
 
-    /// Drops what `h` acknowledges; an `h` beyond what was sent is refused, state untouched.
-    /// An `h` behind an earlier acknowledgement (a client bug, not a lie) acknowledges nothing.
-    pub fn on_ack(&mut self, h: u32, now: Instant) -> Result<(), TooHigh> {
+    /// Drops what `h` acknowledges and returns the journal rows it covered; an `h` beyond what
+    /// was sent is refused, state untouched. An `h` behind an earlier acknowledgement (a client
+    /// bug, not a lie) acknowledges nothing.
+    pub fn on_ack(&mut self, h: u32, now: Instant) -> Result<Vec<JournalId>, TooHigh> {
         let acked = self.sent.wrapping_sub(self.unacked_len());
         let newly = h.wrapping_sub(acked) as usize;
         if newly > self.unacked.len() {
             let is_stale = acked.wrapping_sub(h) < 1 << 31;
             return if is_stale {
-                Ok(())
+                Ok(Vec::new())
             } else {
                 Err(TooHigh { h, sent: self.sent })
             };
         }
-        self.unacked.drain(..newly);
+        let released = self
+            .unacked
+            .drain(..newly)
+            .filter_map(|u| u.journal)
+            .collect();
         self.is_request_pending = false;
         self.request_at = (!self.unacked.is_empty()).then(|| now + self.policy.delay);
-        Ok(())
+        Ok(released)
     }
 
     /// Whether to send `<r/>` now; if so, it is outstanding until the next `<a/>`.
@@ -145,11 +154,11 @@ impl StreamManagement {
 
     /// The unacknowledged stanzas, oldest first (resent after `<resumed/>`).
     pub fn unacked(&self) -> impl Iterator<Item = &Element> {
-        self.unacked.iter().map(|b| &**b)
+        self.unacked.iter().map(|u| &*u.stanza)
     }
 
     /// Takes the unacknowledged stanzas when the session ends for good.
-    pub fn take_unacked(&mut self) -> Vec<Box<Element>> {
+    pub fn take_unacked(&mut self) -> Vec<Unacked> {
         self.unacked.drain(..).collect()
     }
 }
@@ -182,8 +191,9 @@ mod tests {
         max_unacked: 4,
     };
 
-    fn stanza(id: u32) -> Box<Element> {
-        Box::new(Element::new("message", ns::CLIENT).with_attr("id", id.to_string()))
+    fn stanza(id: u32) -> Unacked {
+        let element = Element::new("message", ns::CLIENT).with_attr("id", id.to_string());
+        Unacked::new(Box::new(element), None)
     }
 
     fn ids(sm: &StreamManagement) -> Vec<String> {
@@ -199,18 +209,35 @@ mod tests {
         for i in 1..=3 {
             sm.note_sent(stanza(i), now).expect("room");
         }
-        assert_eq!(sm.on_ack(1, now), Ok(()));
+        assert_eq!(sm.on_ack(1, now), Ok(vec![]));
         assert_eq!(ids(&sm), ["2", "3"]);
         // A repeated (stale) h acknowledges nothing new.
-        assert_eq!(sm.on_ack(1, now), Ok(()));
+        assert_eq!(sm.on_ack(1, now), Ok(vec![]));
         assert_eq!(sm.on_ack(4, now), Err(TooHigh { h: 4, sent: 3 }));
         assert_eq!(ids(&sm), ["2", "3"], "a refused h changes nothing");
-        assert_eq!(sm.on_ack(3, now), Ok(()));
+        assert_eq!(sm.on_ack(3, now), Ok(vec![]));
         assert!(ids(&sm).is_empty());
         // Behind the last acknowledgement: nothing happens.
         sm.note_sent(stanza(4), now).expect("room");
-        assert_eq!(sm.on_ack(2, now), Ok(()));
+        assert_eq!(sm.on_ack(2, now), Ok(vec![]));
         assert_eq!(ids(&sm), ["4"]);
+    }
+
+    #[test]
+    fn acks_return_the_journal_rows_they_cover() {
+        let now = Instant::now();
+        let mut sm = StreamManagement::new(POLICY, None);
+        let journaled = |id: u32, row: i64| Unacked::new(stanza(id).stanza, Some(JournalId(row)));
+        sm.note_sent(journaled(1, 10), now).expect("room");
+        sm.note_sent(stanza(2), now).expect("room");
+        sm.note_sent(journaled(3, 11), now).expect("room");
+        assert_eq!(sm.on_ack(2, now), Ok(vec![JournalId(10)]));
+        let left: Vec<_> = sm.take_unacked().into_iter().map(|u| u.journal).collect();
+        assert_eq!(
+            left,
+            [Some(JournalId(11))],
+            "what was never acknowledged keeps its row"
+        );
     }
 
     #[test]
@@ -221,9 +248,9 @@ mod tests {
         sm.note_sent(stanza(1), now).expect("room");
         sm.note_sent(stanza(2), now).expect("room");
         assert_eq!(sm.sent(), 0);
-        assert_eq!(sm.on_ack(u32::MAX, now), Ok(()));
+        assert_eq!(sm.on_ack(u32::MAX, now), Ok(vec![]));
         assert_eq!(ids(&sm), ["2"]);
-        assert_eq!(sm.on_ack(0, now), Ok(()));
+        assert_eq!(sm.on_ack(0, now), Ok(vec![]));
         sm.handled = u32::MAX;
         sm.note_handled();
         assert_eq!(sm.handled, 0);
@@ -237,7 +264,12 @@ mod tests {
             sm.note_sent(stanza(i), now).expect("room");
         }
         assert_eq!(sm.note_sent(stanza(9), now), Err(QueueFull));
-        assert_eq!(sm.sent(), 4);
+        assert_eq!(sm.sent(), 5);
+        assert_eq!(
+            ids(&sm).last().map(String::as_str),
+            Some("9"),
+            "kept to be returned"
+        );
     }
 
     #[test]

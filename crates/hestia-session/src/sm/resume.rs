@@ -222,11 +222,12 @@ impl Connection {
         };
         // The client's h may acknowledge stanzas its old connection received; an impossible one
         // ends the session for good, its unacknowledged stanzas returned as undelivered.
-        sm.on_ack(h, Instant::now()).map_err(super::too_high_exit)?;
+        let released = sm.on_ack(h, Instant::now()).map_err(super::too_high_exit)?;
         proto::resumed(previd, sm.handled).write_to(&mut self.out, ns::CLIENT);
         for stanza in sm.unacked() {
             stanza.write_to(&mut self.out, ns::CLIENT);
         }
+        self.release_journaled(released).await;
         metrics::counter!("hestia_sm_resumptions_total").increment(1);
         tracing::debug!(%jid, "session resumed");
         Ok(Step::Continue)

@@ -24,8 +24,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path) -> Server {
+        Server::start_with_env(data, &[])
+    }
+
+    /// As [`Server::start`], with extra `HESTIA_*` settings.
+    pub fn start_with_env(data: &Path, settings: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hestia"))
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("HESTIA_SERVER_DATA_DIR", data)
             .env("HESTIA_C2S_LISTEN", "127.0.0.1:0")
             .env("HESTIA_C2S_DIRECT_TLS_LISTEN", "")
