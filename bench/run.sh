@@ -34,7 +34,10 @@ PRESENCE_USERS=${PRESENCE_USERS:-100}
 DEVICES_PER_USER=${DEVICES_PER_USER:-10}
 PRESENCE_FIRST=$((2 * PAIRS))
 DURATION=${DURATION:-10s}
-SCENARIOS=${SCENARIOS:-"messages messages-light iq presence login idle idle-tls max-connections"}
+SCENARIOS=${SCENARIOS:-"messages messages-light messages-sm messages-durable iq presence offline offline-durable login idle idle-tls max-connections"}
+# Offline store-and-forward: pairs, messages stored per receiver (within every server's quota).
+OFFLINE_PAIRS=${OFFLINE_PAIRS:-20}
+OFFLINE_MESSAGES=${OFFLINE_MESSAGES:-500}
 WARMUP=${WARMUP:-2s}
 PORT=5222
 OUT=${OUT:-$ROOT/target/bench-results/$(date +%Y%m%d-%H%M%S)}
@@ -60,7 +63,16 @@ mkdir -p "$OUT"
 # --- prerequisites -------------------------------------------------------------------------
 if ! command -v prosody >/dev/null || ! command -v ejabberdctl >/dev/null; then
     log "installing prosody and ejabberd"
-    apt-get install -y prosody ejabberd
+    # Keep the packages' postinst from starting their daemons (they would take 5222 and 1883).
+    policy=/usr/sbin/policy-rc.d
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+        created_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y prosody ejabberd || {
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prosody ejabberd
+    }
+    if [[ -n ${created_policy:-} ]]; then rm -f "$policy"; fi
 fi
 # The packages may start their daemons; stop them by PID (their pid files).
 for pidfile in /run/prosody/prosody.pid /run/ejabberd/ejabberd.pid; do
@@ -118,6 +130,8 @@ start_hestia() {
     HESTIA_REGISTRATION_THROTTLE_EXEMPT_LOOPBACK=true \
     HESTIA_HTTP_LISTEN=127.0.0.1:5280 \
     HESTIA_LOG_LEVEL=warn \
+    HESTIA_OFFLINE_MAX_STANZAS=100000 \
+    HESTIA_OFFLINE_DURABLE_DELIVERY=${DURABLE:-false} \
         taskset -c "$SERVER_CPU" "$HESTIA" serve >>"$dir/hestia.log" 2>&1 &
     SERVER_PID=$!
     CA_FILE=$dir/data/ca.pem
@@ -231,6 +245,7 @@ run_server() {
     local server=$1
     # Enough accounts for the largest scenario that runs.
     local accounts=$((2 * PAIRS))
+    (( 2 * OFFLINE_PAIRS > accounts )) && accounts=$((2 * OFFLINE_PAIRS))
     need() { (( $1 > accounts )) && accounts=$1; return 0; }
     wants login && need "$USERS_LOGIN"
     wants idle && need "$USERS_IDLE"
@@ -243,6 +258,18 @@ run_server() {
         --duration "$DURATION" --warmup "$WARMUP"
     wants messages-light && scenario "$server" messages-light messages --pairs 10 --in-flight 1 \
         --duration "$DURATION" --warmup "$WARMUP"
+    wants messages-sm && scenario "$server" messages-sm messages-sm --pairs "$PAIRS" \
+        --in-flight "$IN_FLIGHT" --duration "$DURATION" --warmup "$WARMUP"
+    if [[ $server == hestia ]] && wants messages-durable; then
+        DURABLE=true scenario "$server" messages-durable messages-sm --pairs "$PAIRS" \
+            --in-flight "$IN_FLIGHT" --duration "$DURATION" --warmup "$WARMUP"
+    fi
+    wants offline && scenario "$server" offline offline --pairs "$OFFLINE_PAIRS" \
+        --messages "$OFFLINE_MESSAGES"
+    if [[ $server == hestia ]] && wants offline-durable; then
+        DURABLE=true scenario "$server" offline-durable offline --pairs "$OFFLINE_PAIRS" \
+            --messages "$OFFLINE_MESSAGES"
+    fi
     wants iq && scenario "$server" iq iq --pairs "$PAIRS" --in-flight "$IN_FLIGHT" \
         --duration "$DURATION" --warmup "$WARMUP"
     wants presence && scenario "$server" presence presence --users "$PRESENCE_USERS" \

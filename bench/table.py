@@ -62,6 +62,16 @@ ROWS = [
     ("presence delivery latency p50 / p99 (ms)", "presence", None, 1, False),
     ("presence deliveries lost", "presence", ("lost",), 0, None),
     ("unavailable after a TCP drop, p50 / max (ms)", "presence", [("unavailable_p50_ms",), ("unavailable_max_ms",)], 1, False),
+    ("messages/s with XEP-0198 (messages-sm, same load)", "messages-sm", ("per_sec",), 0, True),
+    ("messages-sm per server-CPU-second", "messages-sm", ("per_server_cpu_sec",), 0, True),
+    ("messages-sm latency p50 / p99 / p99.9 (ms)", "messages-sm", None, 1, False),
+    ("messages-sm with durable delivery (Hestia only) per server-CPU-second", "messages-durable", ("per_server_cpu_sec",), 0, True),
+    ("messages-durable latency p50 / p99 / p99.9 (ms)", "messages-durable", None, 1, False),
+    ("offline: messages stored/s (20 pairs × 500)", "offline", ("stored_per_sec",), 0, True),
+    ("offline: messages delivered/s at the next login", "offline", ("delivered_per_sec",), 0, True),
+    ("offline: stored and delivered per server-CPU-second", "offline", ("per_server_cpu_sec",), 0, True),
+    ("offline: lost / duplicated", "offline", [("lost",), ("duplicates",)], 0, None),
+    ("offline with durable delivery (Hestia only): stored and delivered per server-CPU-second", "offline-durable", ("per_server_cpu_sec",), 0, True),
     ("logins/s (SCRAM, 50 in flight)", "login", ("logins_per_sec",), 0, True),
     ("logins per server-CPU-second", "login", ("logins_per_server_cpu_sec",), 0, True),
     ("login latency p50 / p99 (ms)", "login", None, 1, False),
@@ -116,6 +126,15 @@ def main():
             else:
                 ratios.append(f"{h / o:,.1f}× more")
         print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    # Stream management's cost on routing: messages-sm against messages, per server-CPU-second.
+    costs = []
+    for s in servers:
+        plain = get(data, s, "messages", "per_server_cpu_sec")
+        sm = get(data, s, "messages-sm", "per_server_cpu_sec")
+        costs.append(f"{100 * (1 - sm / plain):.0f} %" if plain and sm else "–")
+    if any(c != "–" for c in costs):
+        label = "XEP-0198 cost: 1 − messages-sm ÷ messages, per server-CPU-second"
+        print(f"| {label} | " + " | ".join(costs) + " |  |  |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod login;
+mod offline;
 mod presence;
 mod procfs;
 mod relate;
@@ -64,6 +65,10 @@ enum Scenario {
     /// server-CPU-second and latency; then the time until every device sees a user
     /// `unavailable` after its TCP connection is dropped.
     Presence(presence::PresenceArgs),
+    /// Offline store-and-forward: P senders store M messages each for an offline receiver,
+    /// which then logs in and must get every one exactly once; messages stored and delivered
+    /// per server-CPU-second.
+    Offline(offline::OfflineArgs),
 }
 
 /// Which server to load and how to log in to it.
@@ -251,6 +256,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Scenario::MessagesSm(a) => traffic::run(a, traffic::Kind::MessagesSm).await,
             Scenario::Iq(a) => traffic::run(a, traffic::Kind::Iq).await,
             Scenario::Presence(a) => presence::run(a).await,
+            Scenario::Offline(a) => offline::run(a).await,
         }
     })
 }
