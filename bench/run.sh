@@ -34,7 +34,11 @@ PRESENCE_USERS=${PRESENCE_USERS:-100}
 DEVICES_PER_USER=${DEVICES_PER_USER:-10}
 PRESENCE_FIRST=$((2 * PAIRS))
 DURATION=${DURATION:-10s}
-SCENARIOS=${SCENARIOS:-"messages messages-light messages-sm messages-durable iq presence offline offline-durable login idle idle-tls max-connections"}
+SCENARIOS=${SCENARIOS:-"messages messages-light messages-sm messages-durable iq presence multicast fanout offline offline-durable login idle idle-tls max-connections"}
+# Multicast fan-out: senders, each with this many related recipients online (XEP-0033 lists of
+# up to 50 addresses on Hestia). Accounts from the presence block.
+MULTICAST_USERS=${MULTICAST_USERS:-10}
+MULTICAST_RECIPIENTS=${MULTICAST_RECIPIENTS:-50}
 # Offline store-and-forward: pairs, messages stored per receiver (within every server's quota).
 OFFLINE_PAIRS=${OFFLINE_PAIRS:-20}
 OFFLINE_MESSAGES=${OFFLINE_MESSAGES:-500}
@@ -251,6 +255,8 @@ run_server() {
     wants idle && need "$USERS_IDLE"
     wants idle-tls && need "$USERS_IDLE_TLS"
     wants presence && need $((PRESENCE_FIRST + PRESENCE_USERS * (1 + DEVICES_PER_USER)))
+    { wants multicast || wants fanout; } &&
+        need $((PRESENCE_FIRST + MULTICAST_USERS * (1 + MULTICAST_RECIPIENTS)))
     [[ $server == hestia ]] && wants max-connections && need "$MAX_CONNECTIONS"
     start_server "$server"
     bench "$server" register register --users "$accounts" --via inband --register-concurrency 20
@@ -264,6 +270,15 @@ run_server() {
         DURABLE=true scenario "$server" messages-durable messages-sm --pairs "$PAIRS" \
             --in-flight "$IN_FLIGHT" --duration "$DURATION" --warmup "$WARMUP"
     fi
+    local fanout=(--users "$MULTICAST_USERS" --devices-per-user "$MULTICAST_RECIPIENTS"
+        --first-user "$PRESENCE_FIRST" --duration "$DURATION" --warmup "$WARMUP" --drops 0)
+    # Prosody ships no XEP-0033 module; ejabberd's mod_multicast is a service of its own.
+    if [[ $server != prosody ]] && wants multicast; then
+        local service=()
+        [[ $server == ejabberd ]] && service=(--multicast-service multicast.localhost)
+        scenario "$server" multicast presence --via multicast "${fanout[@]}" "${service[@]}"
+    fi
+    wants fanout && scenario "$server" fanout presence --via messages "${fanout[@]}"
     wants offline && scenario "$server" offline offline --pairs "$OFFLINE_PAIRS" \
         --messages "$OFFLINE_MESSAGES"
     if [[ $server == hestia ]] && wants offline-durable; then

@@ -52,6 +52,9 @@ async function online(username, resource) {
     password: PASSWORD,
     resource,
   });
+  // xmpp.js gives each stream open 2 s by default; a loaded 2-core CI machine can take longer
+  // for a TLS handshake plus SASL, which is not what this test is about.
+  xmpp.timeout = WAIT_MS;
   // Every message and presence is kept until a waiter takes it.
   xmpp.inbox = [];
   xmpp.waiters = [];

@@ -63,7 +63,9 @@ enum Scenario {
     /// Presence fan-out: N users each with R related devices online; each user broadcasts
     /// presence updates, K in flight (one completes when all R devices have it); deliveries per
     /// server-CPU-second and latency; then the time until every device sees a user
-    /// `unavailable` after its TCP connection is dropped.
+    /// `unavailable` after its TCP connection is dropped. With `--via multicast` each update is
+    /// one XEP-0033 message addressed to all R devices (server-side fan-out), with `--via
+    /// messages` R single messages from the client.
     Presence(presence::PresenceArgs),
     /// Offline store-and-forward: P senders store M messages each for an offline receiver,
     /// which then logs in and must get every one exactly once; messages stored and delivered

@@ -70,8 +70,35 @@ pub struct PresenceArgs {
     /// How long each drop waits for all the user's devices to see it unavailable.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     drop_timeout: Duration,
+    /// How an update reaches the devices: a presence broadcast; one XEP-0033 message addressed
+    /// to all of them (multicast fan-out, expanded by the server); or one message per device
+    /// sent by the user's client (the same fan-out done the naive way).
+    #[arg(long, value_enum, default_value = "presence")]
+    via: Via,
+    /// Where XEP-0033 messages go: the server's domain (Hestia) by default; ejabberd's
+    /// mod_multicast serves multicast.DOMAIN.
+    #[arg(long)]
+    multicast_service: Option<String>,
     #[command(flatten)]
     accounts: AccountArgs,
+}
+
+/// How an update travels from a user to its devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    Presence,
+    Multicast,
+    Messages,
+}
+
+impl Via {
+    fn scenario(self) -> &'static str {
+        match self {
+            Via::Presence => "presence",
+            Via::Multicast => "multicast",
+            Via::Messages => "fanout",
+        }
+    }
 }
 
 /// Counters and the measured window, shared by every task.
@@ -95,6 +122,8 @@ impl Shared {
 /// One user, as its devices see it.
 struct User {
     bare: String,
+    /// Its devices' bare JIDs (the addresses of a multicast or client-side fan-out).
+    devices: Vec<String>,
     /// Updates the user may still send before one completes.
     window: Semaphore,
     /// Deliveries so far of each update in flight, by sequence number.
@@ -172,9 +201,20 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     let mut states = Vec::with_capacity(n);
     let mut user_tasks = JoinSet::new();
     let mut device_tasks = JoinSet::new();
+    let route = Arc::new(Route {
+        via: args.via,
+        service: args
+            .multicast_service
+            .clone()
+            .unwrap_or_else(|| t.domain.clone()),
+    });
     for (i, (session, devices)) in groups.into_iter().enumerate() {
         let state = Arc::new(User {
             bare: session.jid().to_bare().to_string(),
+            devices: devices
+                .iter()
+                .map(|d| d.jid().to_bare().to_string())
+                .collect(),
             window: Semaphore::new(args.in_flight),
             pending: Mutex::new(HashMap::new()),
             unavailable_seen: AtomicUsize::new(0),
@@ -184,8 +224,9 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
             device_tasks.spawn(device(d, state.clone(), r, shared.clone(), done.clone()));
         }
         let (state2, shared2, stop2) = (state.clone(), shared.clone(), stop.clone());
+        let route = route.clone();
         user_tasks.spawn(async move {
-            let (session, error) = user(session, state2, shared2, stop2).await;
+            let (session, error) = user(session, state2, &route, shared2, stop2).await;
             (i, session, error)
         });
         states.push(state);
@@ -222,8 +263,12 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // Abrupt disconnections, one at a time.
-    let drops = args.drops.min(n);
+    // Abrupt disconnections, one at a time (only the presence scenario times them).
+    let drops = if args.via == Via::Presence {
+        args.drops.min(n)
+    } else {
+        0
+    };
     let mut unavailable = Vec::new();
     for k in 0..drops {
         let i = k * n / drops;
@@ -278,7 +323,8 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     };
     let per_cpu = server_cpu.map(|c| ratio(in_window as f64, c));
     let mut summary = format!(
-        "presence: {n} users × {r} devices, {} in flight per user, {wall:.1} s window: {rate:.0} deliveries/s; latency {}\n  updates {sent}, deliveries expected {expected}, received {received}, lost {lost}, errors {errors}; generator CPU {:.0}% of a core",
+        "{}: {n} users × {r} devices, {} in flight per user, {wall:.1} s window: {rate:.0} deliveries/s; latency {}\n  updates {sent}, deliveries expected {expected}, received {received}, lost {lost}, errors {errors}; generator CPU {:.0}% of a core",
+        args.via.scenario(),
         args.in_flight,
         latencies.summary(),
         100.0 * gen_cpu / wall,
@@ -312,7 +358,7 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
         t,
         &summary,
         json!({
-            "scenario": "presence",
+            "scenario": args.via.scenario(),
             "users": n,
             "devices_per_user": r,
             "in_flight": args.in_flight,
@@ -354,10 +400,43 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     Ok(())
 }
 
-/// A presence update: broadcast (no `to`), its sequence number and send time in the status.
-fn update(seq: u64) -> Element {
-    Element::new("presence", ns::CLIENT)
-        .with_child(Element::new("status", ns::CLIENT).with_text(format!("{seq} {}", now_ns())))
+/// How updates are addressed.
+struct Route {
+    via: Via,
+    /// The XEP-0033 service.
+    service: String,
+}
+
+impl Route {
+    /// Update `seq` of `user` as the stanzas to send: its sequence number and send time in a
+    /// presence status (broadcast, no `to`) or a message body.
+    fn update(&self, user: &User, seq: u64) -> Vec<Element> {
+        let stamp = format!("{seq} {}", now_ns());
+        let message = |to: &str| {
+            Element::new("message", ns::CLIENT)
+                .with_attr("to", to)
+                .with_attr("type", "chat")
+                .with_child(Element::new("body", ns::CLIENT).with_text(stamp.clone()))
+        };
+        match self.via {
+            Via::Presence => vec![
+                Element::new("presence", ns::CLIENT)
+                    .with_child(Element::new("status", ns::CLIENT).with_text(stamp.clone())),
+            ],
+            Via::Multicast => {
+                let mut addresses = Element::new("addresses", ns::ADDRESS);
+                for d in &user.devices {
+                    addresses.push_child(
+                        Element::new("address", ns::ADDRESS)
+                            .with_attr("type", "to")
+                            .with_attr("jid", d.clone()),
+                    );
+                }
+                vec![message(&self.service).with_child(addresses)]
+            }
+            Via::Messages => user.devices.iter().map(|d| message(d)).collect(),
+        }
+    }
 }
 
 /// `(seq, sent_at_ns)` from an update's status.
@@ -379,6 +458,7 @@ enum UserEvent {
 async fn user(
     mut session: Bound,
     state: Arc<User>,
+    route: &Route,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) -> (Bound, Option<String>) {
@@ -396,8 +476,10 @@ async fn user(
                 seq += 1;
                 // Counted before sending, so that deliveries never overtake what is owed.
                 shared.sent.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = session.send(&update(seq)).await {
-                    return (session, Some(format!("{}: {e}", state.bare)));
+                for stanza in route.update(&state, seq) {
+                    if let Err(e) = session.send(&stanza).await {
+                        return (session, Some(format!("{}: {e}", state.bare)));
+                    }
                 }
             }
             UserEvent::Stanza(Ok(el)) => {
@@ -405,7 +487,9 @@ async fn user(
                     if let Err(e) = session.send(&result).await {
                         return (session, Some(format!("{}: {e}", state.bare)));
                     }
-                } else if el.name() == "presence" && el.attr("type") == Some("error") {
+                } else if matches!(el.name(), "presence" | "message")
+                    && el.attr("type") == Some("error")
+                {
                     shared.errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -453,14 +537,22 @@ async fn device(
             }
             continue;
         }
-        if el.name() != "presence" || el.attr("from").map(relate::bare) != Some(user.bare.as_str())
-        {
+        let is_update = matches!(
+            (el.name(), el.attr("type")),
+            ("presence", None | Some("unavailable")) | ("message", Some("chat"))
+        );
+        if !is_update || el.attr("from").map(relate::bare) != Some(user.bare.as_str()) {
             continue;
         }
+        let carrier = if el.name() == "message" {
+            "body"
+        } else {
+            "status"
+        };
         match el.attr("type") {
-            None => {
+            None | Some("chat") => {
                 let Some((seq, sent_at)) = el
-                    .get_child("status", ns::CLIENT)
+                    .get_child(carrier, ns::CLIENT)
                     .and_then(|s| parse_status(&s.text()))
                 else {
                     // The user's initial presence.
@@ -499,6 +591,7 @@ mod tests {
     fn an_update_completes_with_its_last_device() {
         let user = User {
             bare: "u@localhost".to_owned(),
+            devices: Vec::new(),
             window: Semaphore::new(0),
             pending: Mutex::new(HashMap::new()),
             unavailable_seen: AtomicUsize::new(0),
