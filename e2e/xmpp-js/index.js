@@ -6,6 +6,7 @@
 // server's CA so Node's TLS trusts it. Prints PASS/FAIL per check; exits 1 on any failure.
 
 import { client, xml } from "@xmpp/client";
+import { WAIT_MS, check, run, within } from "./checks.js";
 
 const { HOST, PORT, DOMAIN, HTTP_BASE, ADMIN_TOKEN } = process.env;
 const PASSWORD = "xmpp.js secret 1";
@@ -13,25 +14,6 @@ const NS = "urn:example:hestia:e2e";
 const NS_RELATION = "urn:igrs:ra:0:relation";
 const NS_DEVICE = "urn:igrs:ra:0:device";
 const LAMP_CODE = "314159";
-const WAIT_MS = 20_000;
-
-let failures = 0;
-function check(name, ok, why = "") {
-  if (ok) {
-    console.log(`PASS ${name}`);
-  } else {
-    failures += 1;
-    console.log(`FAIL ${name}: ${why}`);
-  }
-}
-
-function within(promise, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${WAIT_MS} ms`)), WAIT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function admin(method, path, body) {
   const res = await fetch(`${HTTP_BASE}/admin/v1${path}`, {
@@ -186,10 +168,4 @@ async function main() {
   await within(bob.xmpp.stop(), "bob stop");
 }
 
-try {
-  await main();
-} catch (e) {
-  check("scenario completed", false, e.stack ?? String(e));
-}
-if (failures > 0) console.log(`${failures} check(s) failed`);
-process.exit(failures > 0 ? 1 : 0);
+await run(main);

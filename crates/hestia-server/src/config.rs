@@ -106,6 +106,30 @@ hestia_config::section! {
     }
 }
 
+/// When a WebSocket on the (plain) HTTP port counts as encrypted, for `tls.required`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsiderSecure {
+    /// When the HTTP listener is on a loopback address and so is the peer: a TLS-terminating
+    /// proxy on the same host (or a local client).
+    Loopback,
+    /// Always: a TLS proxy in front of a non-loopback listener.
+    Always,
+    /// Never: WebSocket clients cannot log in while `tls.required` is true.
+    Never,
+}
+
+hestia_config::section! {
+    /// XMPP over WebSocket (RFC 7395) at /xmpp-websocket on the HTTP port.
+    pub struct WebSocketSection {
+        /// Accept WebSocket connections (subprotocol "xmpp").
+        pub enabled: bool = true,
+        /// When a WebSocket counts as encrypted: "loopback", "always" or "never". There is no
+        /// STARTTLS over WebSocket; an insecure one is treated as a c2s stream without TLS.
+        pub consider_secure: ConsiderSecure = ConsiderSecure::Loopback,
+    }
+}
+
 hestia_config::section! {
     /// Offline storage: messages and server pushes kept for an account with no available
     /// connection, delivered at its next login with a XEP-0203 delay stamp.
@@ -142,6 +166,7 @@ pub struct Config {
     pub tls: TlsSection,
     pub c2s: C2sSection,
     pub http: HttpSection,
+    pub websocket: WebSocketSection,
     pub registration: RegistrationConfig,
     pub relationships: RelationshipsConfig,
     pub offline: OfflineSection,
@@ -149,12 +174,13 @@ pub struct Config {
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "server",
     "store",
     "tls",
     "c2s",
     "http",
+    "websocket",
     "registration",
     "relationships",
     "offline",
@@ -326,6 +352,7 @@ impl Config {
         write_table(&mut out, "tls", &c.tls);
         write_table(&mut out, "c2s", &c.c2s);
         write_table(&mut out, "http", &c.http);
+        write_table(&mut out, "websocket", &c.websocket);
         write_table(&mut out, "registration", &c.registration);
         write_table(&mut out, "relationships", &c.relationships);
         write_table(&mut out, "offline", &c.offline);

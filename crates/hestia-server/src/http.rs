@@ -1,5 +1,5 @@
-//! The HTTP port: health and readiness probes, Prometheus metrics, and the admin API
-//! (see [`crate::admin`]).
+//! The HTTP port: health and readiness probes, Prometheus metrics, the admin API
+//! (see [`crate::admin`]) and XMPP over WebSocket (see [`crate::websocket`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -24,6 +24,8 @@ pub struct HttpState {
     pub admin_token: String,
     pub pki: crate::tls::Pki,
     pub metrics: Option<PrometheusHandle>,
+    /// XMPP over WebSocket; None = disabled (`websocket.enabled = false`).
+    pub websocket: Option<crate::websocket::WebSocketState>,
 }
 
 /// The process-wide Prometheus recorder (installed once; several in-process servers in tests
@@ -50,6 +52,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/xmpp-websocket", get(crate::websocket::upgrade))
         .nest("/admin/v1", crate::admin::router(state.clone()))
         .with_state(state)
 }
@@ -90,6 +93,8 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let app = router(state);
     tracker.spawn(async move {
+        // The peer address decides whether a WebSocket counts as secure.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;

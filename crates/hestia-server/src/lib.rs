@@ -7,6 +7,7 @@ pub mod config;
 pub mod conformance;
 pub mod http;
 pub mod tls;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,6 +107,15 @@ impl Server {
             admin_token: admin_token.clone(),
             pki: pki.clone(),
             metrics: http::metrics_handle(),
+            websocket: config.websocket.enabled.then(|| websocket::WebSocketState {
+                c2s: c2s.clone(),
+                consider_secure: config.websocket.consider_secure,
+                is_loopback_listener: config
+                    .http
+                    .listen
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_loopback()),
+            }),
         };
         let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
         Ok(Server {

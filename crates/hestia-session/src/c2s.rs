@@ -11,8 +11,11 @@ use hestia_router::throttle::Throttle;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::C2sOptions;
+use crate::stream::Framing;
+use crate::websocket::WebSocketIo;
 
 /// Shared by every c2s connection.
 #[derive(Debug)]
@@ -66,13 +69,33 @@ impl C2s {
         is_direct_tls: bool,
     ) {
         let c2s = self.clone();
-        self.tracker.spawn(async move {
+        let span = tracing::debug_span!("c2s", %peer, transport = Framing::Stream.transport());
+        let task = async move {
             let Some(slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
-                crate::connection::refuse(tcp, &c2s.irsp.domain.to_string()).await;
+                let domain = c2s.irsp.domain.to_string();
+                crate::connection::refuse(tcp, Framing::Stream, &domain).await;
                 return;
             };
             crate::connection::run(c2s.clone(), tcp, peer, is_direct_tls, slot).await;
-        });
+        };
+        self.tracker.spawn(task.instrument(span));
+    }
+
+    /// Runs one upgraded WebSocket (RFC 7395) on the tracker, counted against its address
+    /// like any connection. `is_secure`: see [`crate::connection::run_websocket`].
+    pub fn spawn_websocket(self: &Arc<Self>, ws: WebSocketIo, peer: SocketAddr, is_secure: bool) {
+        let c2s = self.clone();
+        let span = tracing::debug_span!("c2s", %peer, transport = Framing::WebSocket.transport());
+        let task = async move {
+            let Some(slot) = ConnectionSlot::claim(&c2s, peer.ip()) else {
+                let domain = c2s.irsp.domain.to_string();
+                let io = crate::io::Io::WebSocket(Box::new(ws));
+                crate::connection::refuse(io, Framing::WebSocket, &domain).await;
+                return;
+            };
+            crate::connection::run_websocket(c2s.clone(), ws, peer, is_secure, slot).await;
+        };
+        self.tracker.spawn(task.instrument(span));
     }
 }
 

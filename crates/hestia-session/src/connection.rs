@@ -11,7 +11,7 @@ use hestia_router::journal::JournalId;
 use hestia_router::{Outbound, SessionHandle};
 use hestia_store::AccountKind;
 use hestia_xml::{Element, StreamEvent, StreamParser, XmlError};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -20,7 +20,8 @@ use crate::io::{Io, Shaper};
 use crate::sasl::SaslExchange;
 use crate::sm::StreamManagement;
 use crate::sm::resume::{Takeover, recv_takeover};
-use crate::stream;
+use crate::stream::{self, Framing};
+use crate::websocket::WebSocketIo;
 
 /// What an authenticated entity is.
 #[derive(Debug, Clone)]
@@ -92,8 +93,12 @@ pub struct Connection {
     pub(crate) parser: StreamParser,
     pub(crate) out: Vec<u8>,
     pub(crate) phase: Phase,
+    /// Set once the pipe is encrypted: by TLS, or empty for a WebSocket counted as secure
+    /// (its TLS, if any, ends at a proxy: no channel binding, no client certificate).
     pub(crate) tls: Option<TlsFacts>,
     pub(crate) is_header_sent: bool,
+    /// RFC 6120 stream or RFC 7395 WebSocket messages: how headers and closes are written.
+    pub(crate) framing: Framing,
     pre_auth_stanzas: u32,
     pub(crate) auth_attempts: u32,
     /// Mechanism chosen without an initial response; the next `<response/>` starts it.
@@ -107,15 +112,20 @@ pub struct Connection {
 }
 
 /// Refuses a connection over the per-address limit with a stream error.
-pub async fn refuse(mut tcp: TcpStream, domain: &str) {
+pub async fn refuse(mut io: impl AsyncWrite + Unpin, framing: Framing, domain: &str) {
     let mut out = Vec::new();
-    stream::write_header(&mut out, domain, &new_id(), None);
+    stream::write_header(&mut out, framing, domain, &new_id(), None);
     stream::write_error(
         &mut out,
+        framing,
         StreamError::PolicyViolation,
         Some("too many connections from your address"),
     );
-    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&out)).await;
+    let write = async {
+        io.write_all(&out).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
 }
 
 /// Runs a connection to its end.
@@ -130,25 +140,7 @@ pub async fn run<S: Send>(
     address_slot: S,
 ) {
     let _ = tcp.set_nodelay(true);
-    metrics::gauge!("hestia_c2s_connections").increment(1.0);
-    let span = tracing::debug_span!("c2s", %peer);
-    let _enter = span.enter();
-    drop(_enter);
-    let mut conn = Connection {
-        parser: StreamParser::new(c2s.options.pre_auth_limits),
-        c2s,
-        peer,
-        out: Vec::new(),
-        phase: Phase::Connected { sasl: None },
-        tls: None,
-        is_header_sent: false,
-        pre_auth_stanzas: 0,
-        auth_attempts: 0,
-        pending_first: None,
-        outbound: None,
-        sm: None,
-        unflushed: Vec::new(),
-    };
+    let mut conn = Connection::new(c2s, peer, Framing::Stream);
     let mut io = Io::Plain(tcp);
     if is_direct_tls {
         io = match Box::pin(conn.upgrade(io)).await {
@@ -156,25 +148,71 @@ pub async fn run<S: Send>(
             None => return conn.finish_gauges(),
         };
     }
-    let exit = conn.serve(io).await;
-    tracing::debug!(?exit, "connection ended");
-    conn.finish_gauges();
-    drop(address_slot);
-    // A resumable session outlives its connection (XEP-0198 §5): it is logged out only if no
-    // stream resumes it in time.
-    let is_resumed = match exit {
-        Exit::ResumedElsewhere => true,
-        exit if conn.may_hibernate(&exit) => Box::pin(conn.hibernate()).await,
-        _ => false,
-    };
-    if !is_resumed {
-        Box::pin(conn.cleanup()).await;
+    Box::pin(conn.run_to_end(io, address_slot)).await;
+}
+
+/// Runs a connection over WebSocket (RFC 7395) to its end. `is_secure`: the WebSocket is
+/// protected as TLS would protect it (behind a TLS-terminating proxy on loopback), so the
+/// login may proceed as on an encrypted stream — without channel binding or certificates.
+pub async fn run_websocket<S: Send>(
+    c2s: Arc<C2s>,
+    ws: WebSocketIo,
+    peer: SocketAddr,
+    is_secure: bool,
+    address_slot: S,
+) {
+    let mut conn = Connection::new(c2s, peer, Framing::WebSocket);
+    if is_secure {
+        conn.tls = Some(TlsFacts::default());
     }
+    Box::pin(conn.run_to_end(Io::WebSocket(Box::new(ws)), address_slot)).await;
 }
 
 impl Connection {
+    fn new(c2s: Arc<C2s>, peer: SocketAddr, framing: Framing) -> Connection {
+        let transport = framing.transport();
+        metrics::counter!("hestia_c2s_connections_total", "transport" => transport).increment(1);
+        metrics::gauge!("hestia_c2s_connections", "transport" => transport).increment(1.0);
+        Connection {
+            parser: StreamParser::new(c2s.options.pre_auth_limits),
+            c2s,
+            peer,
+            out: Vec::new(),
+            phase: Phase::Connected { sasl: None },
+            tls: None,
+            is_header_sent: false,
+            framing,
+            pre_auth_stanzas: 0,
+            auth_attempts: 0,
+            pending_first: None,
+            outbound: None,
+            sm: None,
+            unflushed: Vec::new(),
+        }
+    }
+
+    /// Serves the stream, then logs the session out or lets it hibernate (XEP-0198).
+    async fn run_to_end<S: Send>(mut self, io: Io, address_slot: S) {
+        let conn = &mut self;
+        let exit = conn.serve(io).await;
+        tracing::debug!(?exit, "connection ended");
+        conn.finish_gauges();
+        drop(address_slot);
+        // A resumable session outlives its connection (XEP-0198 §5): it is logged out only if no
+        // stream resumes it in time.
+        let is_resumed = match exit {
+            Exit::ResumedElsewhere => true,
+            exit if conn.may_hibernate(&exit) => Box::pin(conn.hibernate()).await,
+            _ => false,
+        };
+        if !is_resumed {
+            Box::pin(conn.cleanup()).await;
+        }
+    }
+
     fn finish_gauges(&self) {
-        metrics::gauge!("hestia_c2s_connections").decrement(1.0);
+        metrics::gauge!("hestia_c2s_connections", "transport" => self.framing.transport())
+            .decrement(1.0);
     }
 
     /// Serves the stream, swapping the pipe on STARTTLS; returns why it ended.
@@ -246,6 +284,7 @@ impl Connection {
         );
         let shutdown = self.c2s.shutdown.clone();
         let mut keepalive = KeepAlive::new(&self.c2s.options);
+        let mut is_message_end = false;
         loop {
             loop {
                 let event = self.parser.next().map_err(xml_exit)?;
@@ -257,6 +296,12 @@ impl Connection {
                     self.flush(io).await?;
                     return Ok(step);
                 }
+            }
+            if std::mem::take(&mut is_message_end) && !self.parser.is_at_boundary() {
+                return Err(Exit::stream(
+                    StreamError::NotWellFormed,
+                    "a WebSocket message must hold complete elements",
+                ));
             }
             self.request_ack_if_due();
             self.flush(io).await?;
@@ -289,6 +334,7 @@ impl Connection {
                         return Err(Exit::Eof);
                     }
                     keepalive.heard(Instant::now());
+                    is_message_end = io.is_message_end();
                     if let Some(pause) = shaper.take(n, Instant::now()) {
                         metrics::counter!("hestia_c2s_throttled_total").increment(1);
                         tokio::time::sleep(pause).await;
@@ -386,11 +432,17 @@ impl Connection {
             }
             Phase::Connected { .. } => None,
         };
-        stream::write_header(&mut self.out, &domain, &new_id(), from.as_deref());
+        stream::write_header(
+            &mut self.out,
+            self.framing,
+            &domain,
+            &new_id(),
+            from.as_deref(),
+        );
         self.is_header_sent = true;
         stream::check_header(header, &domain).map_err(|e| Exit::Stream(e, None))?;
         let features = self.features();
-        stream::write_features(&mut self.out, &features);
+        stream::write_features(&mut self.out, self.framing, &features);
         Ok(Step::Continue)
     }
 
@@ -401,12 +453,13 @@ impl Connection {
         match &self.phase {
             Phase::Connected { .. } => {
                 let mut f = Vec::new();
-                if !is_tls && opts.tls.is_some() {
+                // No STARTTLS over WebSocket (RFC 7395 §3.2: TLS is the WebSocket's own).
+                if !is_tls && opts.tls.is_some() && self.framing == Framing::Stream {
                     f.push(stream::starttls(opts.is_tls_required));
                 }
                 if is_tls || !opts.is_tls_required {
                     f.push(stream::mechanisms(&self.offered_mechanisms()));
-                    if is_tls {
+                    if self.tls.as_ref().is_some_and(|t| t.binding.is_some()) {
                         f.push(stream::channel_binding_types());
                     }
                     for feature in self.c2s.irsp.registry.features() {
@@ -498,10 +551,12 @@ impl Connection {
     }
 
     fn on_starttls(&mut self) -> Result<Step, Exit> {
-        if self.tls.is_some() || self.c2s.options.tls.is_none() {
+        let is_offered =
+            self.tls.is_none() && self.c2s.options.tls.is_some() && self.framing == Framing::Stream;
+        if !is_offered {
             self.out
                 .extend_from_slice(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-            stream::write_close(&mut self.out);
+            stream::write_close(&mut self.out, self.framing);
             return Err(Exit::ClientClosed);
         }
         self.out

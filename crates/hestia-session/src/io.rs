@@ -1,5 +1,6 @@
 //! The byte pipe under a c2s stream: plain TCP or TLS over it (STARTTLS swaps one for the
-//! other mid-stream), and the per-connection byte-rate shaper.
+//! other mid-stream) or a WebSocket (RFC 7395, [`crate::websocket`]), and the per-connection
+//! byte-rate shaper.
 
 use std::io;
 use std::pin::Pin;
@@ -10,16 +11,25 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-/// A client connection before or after TLS.
+use crate::websocket::WebSocketIo;
+
+/// A client connection before or after TLS, or over WebSocket.
 #[derive(Debug)]
 pub enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    WebSocket(Box<WebSocketIo>),
 }
 
 impl Io {
     pub fn is_tls(&self) -> bool {
         matches!(self, Io::Tls(_))
+    }
+
+    /// Whether the last read finished a message of a message-framed pipe (a WebSocket), after
+    /// which the parser must stand between elements (RFC 7395 §3.3.3). Never for byte streams.
+    pub fn is_message_end(&self) -> bool {
+        matches!(self, Io::WebSocket(ws) if ws.is_message_end())
     }
 
     /// RFC 9266 tls-exporter channel-binding data, when on TLS.
@@ -57,6 +67,7 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::WebSocket(s) => s.poll_read(cx, buf),
         }
     }
 }
@@ -70,6 +81,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::WebSocket(s) => s.poll_write(buf),
         }
     }
 
@@ -77,6 +89,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::WebSocket(s) => s.poll_flush(cx),
         }
     }
 
@@ -84,6 +97,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Io::WebSocket(s) => s.poll_shutdown(cx),
         }
     }
 }

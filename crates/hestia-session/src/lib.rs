@@ -16,6 +16,7 @@ pub mod logout;
 pub mod sasl;
 pub mod sm;
 pub mod stream;
+pub mod websocket;
 
 pub use c2s::C2s;
 pub use config::C2sOptions;
@@ -89,6 +90,11 @@ pub fn clauses() -> Vec<Clause> {
             "SASL EXTERNAL with device X.509 certificates",
         ),
         c("XEP-0368", "§2", "Direct TLS listener"),
+        c(
+            "RFC 7395",
+            "§3",
+            "XMPP over WebSocket at /xmpp-websocket: `xmpp` subprotocol, `<open/>`/`<close/>` framing, one element per message",
+        ),
         c("XEP-0440", "§2", "Advertised channel-binding types"),
         c("XEP-0478", "§2", "Advertised stanza size limit"),
     ]

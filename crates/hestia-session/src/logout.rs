@@ -22,7 +22,7 @@ impl Connection {
     pub(crate) async fn close(&mut self, io: &mut Io, exit: &Exit) {
         let write = match exit {
             Exit::ClientClosed => {
-                stream::write_close(&mut self.out);
+                stream::write_close(&mut self.out, self.framing);
                 true
             }
             Exit::Eof | Exit::Io(_) => false,
@@ -61,13 +61,13 @@ impl Connection {
         };
         if !self.is_header_sent {
             let domain = self.c2s.irsp.domain.to_string();
-            stream::write_header(&mut self.out, &domain, &new_id(), None);
+            stream::write_header(&mut self.out, self.framing, &domain, &new_id(), None);
         }
         if !matches!(exit, Exit::Shutdown) {
             metrics::counter!("hestia_stream_errors_total", "condition" => condition.condition())
                 .increment(1);
         }
-        stream::write_error_detail(&mut self.out, condition, text, detail);
+        stream::write_error_detail(&mut self.out, self.framing, condition, text, detail);
     }
 
     /// Leaves the directory and tells the account's other connections it went away.

@@ -1,6 +1,9 @@
 //! Stream-level output (RFC 6120 §4): our stream header, `<stream:features/>` for each phase,
 //! stream errors and the closing tag. Stream-namespace elements are written with the
-//! conventional `stream:` prefix, which some clients match literally.
+//! conventional `stream:` prefix, which some clients match literally. Over WebSocket
+//! (RFC 7395, [`Framing::WebSocket`]) the header and closing tag become the framing
+//! namespace's `<open/>` and `<close/>`, and every element we write stands alone, declaring
+//! the `stream:` prefix it uses.
 
 use hestia_proto::{StreamError, ns};
 use hestia_xml::{Element, StreamHeader};
@@ -25,9 +28,51 @@ pub fn check_header(header: &StreamHeader, domain: &str) -> Result<(), StreamErr
     }
 }
 
-/// Our response header (RFC 6120 §4.7).
-pub fn write_header(out: &mut Vec<u8>, domain: &str, stream_id: &str, to: Option<&str>) {
-    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='");
+/// RFC 7395's framing namespace, of `<open/>` and `<close/>`.
+pub const FRAMING_NS: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+
+/// How the stream is framed on the wire: one XML document over a byte pipe (RFC 6120), or
+/// one complete element per WebSocket message (RFC 7395).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// `<stream:stream>` … `</stream:stream>` over TCP or TLS.
+    #[default]
+    Stream,
+    /// `<open/>`, elements and `<close/>`, one per WebSocket message.
+    WebSocket,
+}
+
+impl Framing {
+    /// The `transport` label of connection metrics.
+    pub fn transport(self) -> &'static str {
+        match self {
+            Framing::Stream => "tcp",
+            Framing::WebSocket => "websocket",
+        }
+    }
+
+    /// What opens `<stream:features>` and `<stream:error>`: standalone elements over
+    /// WebSocket must declare the prefix themselves (RFC 7395 §3.3.2).
+    fn stream_prefix_decl(self) -> &'static [u8] {
+        match self {
+            Framing::Stream => b"",
+            Framing::WebSocket => b" xmlns:stream='http://etherx.jabber.org/streams'",
+        }
+    }
+}
+
+/// Our response header (RFC 6120 §4.7; RFC 7395 §3.4 over WebSocket).
+pub fn write_header(
+    out: &mut Vec<u8>,
+    framing: Framing,
+    domain: &str,
+    stream_id: &str,
+    to: Option<&str>,
+) {
+    match framing {
+        Framing::Stream => out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='"),
+        Framing::WebSocket => out.extend_from_slice(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='"),
+    }
     out.extend_from_slice(stream_id.as_bytes());
     out.extend_from_slice(b"' from='");
     out.extend_from_slice(domain.as_bytes());
@@ -38,18 +83,25 @@ pub fn write_header(out: &mut Vec<u8>, domain: &str, stream_id: &str, to: Option
             out.extend_from_slice(escape_attr(&jid.to_string()).as_bytes());
         }
     }
-    out.extend_from_slice(b"' version='1.0' xml:lang='en'>");
+    out.extend_from_slice(b"' version='1.0' xml:lang='en'");
+    out.extend_from_slice(match framing {
+        Framing::Stream => b">",
+        Framing::WebSocket => b"/>",
+    });
 }
 
-fn escape_attr(s: &str) -> String {
+/// `s` escaped for a single-quoted attribute value.
+pub(crate) fn escape_attr(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('\'', "&apos;")
         .replace('<', "&lt;")
 }
 
 /// `<stream:features>children</stream:features>`.
-pub fn write_features(out: &mut Vec<u8>, children: &[Element]) {
-    out.extend_from_slice(b"<stream:features>");
+pub fn write_features(out: &mut Vec<u8>, framing: Framing, children: &[Element]) {
+    out.extend_from_slice(b"<stream:features");
+    out.extend_from_slice(framing.stream_prefix_decl());
+    out.push(b'>');
     for c in children {
         c.write_to(out, ns::CLIENT);
     }
@@ -57,28 +109,35 @@ pub fn write_features(out: &mut Vec<u8>, children: &[Element]) {
 }
 
 /// `<stream:error>…</stream:error></stream:stream>`.
-pub fn write_error(out: &mut Vec<u8>, error: StreamError, text: Option<&str>) {
-    write_error_detail(out, error, text, None);
+pub fn write_error(out: &mut Vec<u8>, framing: Framing, error: StreamError, text: Option<&str>) {
+    write_error_detail(out, framing, error, text, None);
 }
 
 /// As [`write_error`], with an application-specific condition element (RFC 6120 §4.9.4).
 pub fn write_error_detail(
     out: &mut Vec<u8>,
+    framing: Framing,
     error: StreamError,
     text: Option<&str>,
     detail: Option<&Element>,
 ) {
     let el = error.to_element(text);
-    out.extend_from_slice(b"<stream:error>");
+    out.extend_from_slice(b"<stream:error");
+    out.extend_from_slice(framing.stream_prefix_decl());
+    out.push(b'>');
     for c in el.children().chain(detail) {
         c.write_to(out, ns::CLIENT);
     }
     out.extend_from_slice(b"</stream:error>");
-    write_close(out);
+    write_close(out, framing);
 }
 
-pub fn write_close(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"</stream:stream>");
+/// The end of our stream: the closing tag, or RFC 7395's `<close/>`.
+pub fn write_close(out: &mut Vec<u8>, framing: Framing) {
+    out.extend_from_slice(match framing {
+        Framing::Stream => b"</stream:stream>",
+        Framing::WebSocket => b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+    });
 }
 
 /// The SASL mechanisms element.
@@ -178,7 +237,12 @@ mod tests {
     #[test]
     fn error_is_prefixed_and_closes() {
         let mut out = Vec::new();
-        write_error(&mut out, StreamError::PolicyViolation, Some("too big"));
+        write_error(
+            &mut out,
+            Framing::Stream,
+            StreamError::PolicyViolation,
+            Some("too big"),
+        );
         let s = String::from_utf8(out).expect("utf8");
         assert!(
             s.starts_with(
@@ -187,5 +251,27 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("</stream:error></stream:stream>"), "{s}");
+    }
+
+    #[test]
+    fn websocket_framing_writes_standalone_elements() {
+        let mut out = Vec::new();
+        write_header(&mut out, Framing::WebSocket, "d", "i1", None);
+        write_features(&mut out, Framing::WebSocket, &[]);
+        write_error(
+            &mut out,
+            Framing::WebSocket,
+            StreamError::NotWellFormed,
+            None,
+        );
+        let s = String::from_utf8(out).expect("utf8");
+        assert_eq!(
+            s,
+            "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='i1' from='d' version='1.0' xml:lang='en'/>\
+             <stream:features xmlns:stream='http://etherx.jabber.org/streams'></stream:features>\
+             <stream:error xmlns:stream='http://etherx.jabber.org/streams'>\
+             <not-well-formed xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>\
+             <close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+        );
     }
 }

@@ -208,6 +208,13 @@ impl StreamParser {
         self.input.buf.len() - self.input.pos
     }
 
+    /// Whether the input so far ends on an element boundary: all of it parsed and no stanza
+    /// left open (RFC 7395 §3.3.3 asks this of every WebSocket message). Meaningful once
+    /// [`StreamParser::next`] returned `Ok(None)`.
+    pub fn is_at_boundary(&self) -> bool {
+        self.buffered() == 0 && self.state != State::Stanza
+    }
+
     /// Before the stream header: whitespace, a byte order mark, one XML declaration.
     fn step_header(&mut self) -> Result<Step, XmlError> {
         let Some(c) = self.input.peek(0) else {

@@ -357,3 +357,22 @@ fn parse_element_standalone() {
         );
     }
 }
+
+#[test]
+fn boundary_is_where_fed_input_ends_between_elements() {
+    let cases: [(&[&str], bool); 7] = [
+        (&[], true),
+        (&["<stream:stream"], false),
+        (&[HEADER], true),
+        (&[HEADER, "<message><body>hi</body></message>"], true),
+        (&[HEADER, "<message><body>hi</body>"], false),
+        (&[HEADER, "<message/><iq"], false),
+        (&[HEADER, "<message/> ", "</stream:stream>"], true),
+    ];
+    for (chunks, want) in cases {
+        let mut parser = StreamParser::new(Limits::default());
+        let (_, err) = run_chunks(&mut parser, chunks.iter().map(|c| c.as_bytes()));
+        assert_eq!(err, None, "{chunks:?}");
+        assert_eq!(parser.is_at_boundary(), want, "{chunks:?}");
+    }
+}

@@ -86,6 +86,12 @@ fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, 
             out,
             "  HTTP:        http://{a}/  (admin API /admin/v1, /metrics, /health, /ready)"
         );
+        if config.websocket.enabled {
+            let _ = writeln!(
+                out,
+                "  WebSocket:   ws://{a}/xmpp-websocket (XMPP over WebSocket, RFC 7395)"
+            );
+        }
         let _ = writeln!(out, "  admin token: {data}/admin-token");
     }
     let _ = writeln!(
