@@ -125,6 +125,33 @@ impl<'de> serde::Deserialize<'de> for Duration {
     }
 }
 
+/// A shared secret from the configuration (a component's handshake secret, a token): its
+/// `Debug` never shows the value, so it cannot leak into logs through a `{:?}` of a section.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for the one check that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +184,15 @@ mod tests {
     fn unknown_fields_are_refused() {
         let r: Result<Demo, _> = toml::from_str("nn = 1");
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
+        assert_eq!(s.expose(), "hunter2");
+        let parsed: std::collections::BTreeMap<String, Secret> =
+            toml::from_str("gateway = \"hunter2\"").expect("toml");
+        assert!(!format!("{parsed:?}").contains("hunter2"));
     }
 }

@@ -29,6 +29,8 @@ pub enum AppError {
     BadName,
     #[error("{0} has not granted this application server to act for it")]
     NotGranted(String),
+    #[error("not a valid resource")]
+    BadResource,
     #[error("no such account")]
     NoSuchAccount,
     #[error("the session ended: {0}")]
@@ -47,6 +49,16 @@ const QUEUE: usize = 1024;
 
 static SERIAL: AtomicU64 = AtomicU64::new(1 << 62);
 
+/// Whether `name` can name an application server: 1-32 of a-z, 0-9 and `-` (it becomes the
+/// DNS label of its component address `<name>.<domain>` and a resource prefix).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// One application server known by name.
 #[derive(Debug, Clone)]
 pub struct AppServer {
@@ -56,12 +68,7 @@ pub struct AppServer {
 
 impl AppServer {
     pub fn new(irsp: Arc<Irsp>, name: &str) -> Result<AppServer, AppError> {
-        let ok = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
+        if !is_valid_name(name) {
             return Err(AppError::BadName);
         }
         Ok(AppServer {
@@ -72,6 +79,11 @@ impl AppServer {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The IRSP this application server talks to.
+    pub fn irsp(&self) -> &Arc<Irsp> {
+        &self.irsp
     }
 
     /// Records that `account` lets this application server act for it.
@@ -117,8 +129,16 @@ impl AppServer {
         Ok(())
     }
 
-    /// Opens a session acting for `account`, which must have granted this server.
+    /// Opens a session acting for `account`, which must have granted this server, under a
+    /// fresh resource `app-<name>-<id>`.
     pub async fn act_for(&self, account: &str) -> Result<AppSession, AppError> {
+        self.act_for_as(account, &new_id()).await
+    }
+
+    /// As [`Self::act_for`], under the resource `app-<name>-<suffix>` the caller chose (the
+    /// component port names it after the resource the component wrote in `from`). A session
+    /// already bound under that JID is replaced: its next `send` fails.
+    pub async fn act_for_as(&self, account: &str, suffix: &str) -> Result<AppSession, AppError> {
         if !self.irsp.store.has_app_grant(&self.name, account).await? {
             return Err(AppError::NotGranted(account.to_owned()));
         }
@@ -129,10 +149,11 @@ impl AppServer {
             .await?
             .map(|a| a.kind)
             .ok_or(AppError::NoSuchAccount)?;
-        let resource = format!("{}{}", self.resource_prefix(), new_id());
+        let resource = format!("{}{suffix}", self.resource_prefix());
         let jid = Jid::bare(account, self.irsp.domain.domain())
-            .and_then(|bare| bare.with_resource(&resource))
-            .map_err(|_| AppError::NoSuchAccount)?;
+            .map_err(|_| AppError::NoSuchAccount)?
+            .with_resource(&resource)
+            .map_err(|_| AppError::BadResource)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let info = SessionInfo {
             jid: jid.clone(),
@@ -149,50 +170,41 @@ impl AppServer {
         self.irsp.directory.bind_beside(handle.clone());
         metrics::gauge!("hestia_app_sessions", "app" => self.name.clone()).increment(1.0);
         Ok(AppSession {
-            irsp: self.irsp.clone(),
+            sender: AppSender {
+                irsp: self.irsp.clone(),
+                handle,
+            },
             app: self.name.clone(),
-            handle,
             rx,
             pending: VecDeque::new(),
             timeout: Duration::from_secs(10),
         })
     }
 
-    fn resource_prefix(&self) -> String {
+    /// Every resource this server's sessions bind under starts with this: `app-<name>-`.
+    pub fn resource_prefix(&self) -> String {
         format!("app-{}-", self.name)
     }
 }
 
-/// A session of an application server acting for one account.
-#[derive(Debug)]
-pub struct AppSession {
+/// The sending half of an [`AppSession`]: routes stanzas as the account's, from the
+/// session's JID. Shared by the in-process session and the XEP-0114 component port, which
+/// sends through it while a task drains the session's queue.
+#[derive(Debug, Clone)]
+pub struct AppSender {
     irsp: Arc<Irsp>,
-    app: String,
     handle: SessionHandle,
-    rx: mpsc::Receiver<Outbound>,
-    pending: VecDeque<Element>,
-    timeout: Duration,
 }
 
-impl AppSession {
+impl AppSender {
     /// The full JID the session acts under.
     pub fn jid(&self) -> &Jid {
         &self.handle.info.jid
     }
 
-    /// The account acted for.
-    pub fn account(&self) -> &str {
-        self.jid().local().unwrap_or_default()
-    }
-
-    pub fn with_timeout(mut self, timeout: Duration) -> AppSession {
-        self.timeout = timeout;
-        self
-    }
-
     /// Routes `stanza` as the account's, from this session's JID; an immediate refusal
-    /// (bounce) arrives through [`Self::recv`] like any other answer. Refused once the
-    /// session is no longer bound (grant revoked, account deleted).
+    /// (bounce) arrives through the session's queue like any other answer. Refused once the
+    /// session is no longer bound (grant revoked, account deleted, session dropped).
     pub async fn send(&self, mut stanza: Element) -> Result<(), AppError> {
         let is_bound = self
             .irsp
@@ -208,6 +220,44 @@ impl AppSession {
             self.handle.deliver(reply);
         }
         Ok(())
+    }
+}
+
+/// A session of an application server acting for one account.
+#[derive(Debug)]
+pub struct AppSession {
+    sender: AppSender,
+    app: String,
+    rx: mpsc::Receiver<Outbound>,
+    pending: VecDeque<Element>,
+    timeout: Duration,
+}
+
+impl AppSession {
+    /// The full JID the session acts under.
+    pub fn jid(&self) -> &Jid {
+        self.sender.jid()
+    }
+
+    /// A sending handle that stays usable while [`Self::recv`] is awaited elsewhere.
+    pub fn sender(&self) -> AppSender {
+        self.sender.clone()
+    }
+
+    /// The account acted for.
+    pub fn account(&self) -> &str {
+        self.jid().local().unwrap_or_default()
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> AppSession {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Routes `stanza` as the account's (see [`AppSender::send`]); a refusal arrives through
+    /// [`Self::recv`] like any other answer.
+    pub async fn send(&self, stanza: Element) -> Result<(), AppError> {
+        self.sender.send(stanza).await
     }
 
     /// Sends an IQ request (given an id if it has none) and waits for its answer; other
@@ -255,7 +305,7 @@ impl AppSession {
             Some(Outbound::Stanza(stanza)) => Ok(*stanza),
             Some(Outbound::Journaled(stanza, id)) => {
                 // Handed to the application server: delivered.
-                if let Some(journal) = &self.irsp.journal {
+                if let Some(journal) = &self.sender.irsp.journal {
                     journal.release(vec![id]).await;
                 }
                 Ok(*stanza)
@@ -270,7 +320,12 @@ impl AppSession {
 
 impl Drop for AppSession {
     fn drop(&mut self) {
-        if self.irsp.directory.unbind(self.jid(), self.handle.serial) {
+        let sender = &self.sender;
+        if sender
+            .irsp
+            .directory
+            .unbind(sender.jid(), sender.handle.serial)
+        {
             metrics::gauge!("hestia_app_sessions", "app" => self.app.clone()).decrement(1.0);
         }
     }

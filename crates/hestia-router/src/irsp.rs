@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use hestia_proto::Jid;
 use hestia_store::Store;
 
+use crate::components::Components;
 use crate::journal::Journal;
 use crate::properties::Catalog;
 use crate::relations::Relations;
@@ -46,6 +47,8 @@ pub struct Irsp {
     /// Device descriptions, checked against on every property request.
     pub catalog: Catalog,
     pub registry: Registry,
+    /// Connected XEP-0114 components, by domain.
+    pub components: Components,
     pub options: RoutingOptions,
     /// The delivery journal, when `durable_delivery` is on.
     pub journal: Option<Journal>,
@@ -69,6 +72,7 @@ impl Irsp {
             relations: Relations::default(),
             catalog: Catalog::default(),
             registry,
+            components: Components::default(),
             options,
             journal,
             started_at: SystemTime::now(),

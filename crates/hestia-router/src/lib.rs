@@ -5,6 +5,7 @@
 //! Dependency direction: codec/proto/store ← router ← session, features ← server.
 
 pub mod appserver;
+pub mod components;
 pub mod directory;
 pub mod events;
 pub mod feature;

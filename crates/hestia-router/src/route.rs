@@ -26,6 +26,9 @@ pub async fn route(irsp: &Arc<Irsp>, from: &Jid, stanza: Element) -> Reply {
         Some(Ok(j)) => Some(j),
         Some(Err(_)) => return bounce(&stanza, Cond::JidMalformed),
     };
+    if let Some(to) = to.as_ref().filter(|to| irsp.components.is_component(to)) {
+        return irsp.components.deliver(to, stanza);
+    }
     match kind {
         StanzaKind::Iq => route_iq(irsp, from, to, stanza).await,
         StanzaKind::Message => route_message(irsp, from, to, stanza).await,

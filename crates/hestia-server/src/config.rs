@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hestia_config::{Duration, write_table};
+use hestia_config::{Duration, Secret, write_table};
 use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
@@ -148,6 +148,22 @@ hestia_config::section! {
 }
 
 hestia_config::section! {
+    /// The XEP-0114 external component port of the application-server interface: an
+    /// application server connects as `<name>.<domain>` and acts for the accounts that
+    /// granted it, with their rights.
+    pub struct ComponentSection {
+        /// Address of the component listener (`jabber:component:accept`); empty = disabled.
+        pub listen: String = "127.0.0.1:5275".into(),
+        /// Handshake secret of each application server, by name (1-32 of a-z, 0-9, -); it
+        /// connects as `<name>.<server.domain>`. Empty = nobody can connect.
+        pub secrets: BTreeMap<String, Secret> = BTreeMap::new(),
+        /// A component that has not completed its handshake by then is closed with
+        /// `connection-timeout`.
+        pub auth_timeout: Duration = Duration::secs(10),
+    }
+}
+
+hestia_config::section! {
     /// Logging.
     pub struct LogSection {
         /// Filter in tracing's EnvFilter syntax, e.g. "info" or "hestia_session=debug,info".
@@ -171,10 +187,11 @@ pub struct Config {
     pub relationships: RelationshipsConfig,
     pub offline: OfflineSection,
     pub proxy: ProxyConfig,
+    pub component: ComponentSection,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "server",
     "store",
     "tls",
@@ -185,6 +202,7 @@ const SECTIONS: [&str; 11] = [
     "relationships",
     "offline",
     "proxy",
+    "component",
     "log",
 ];
 
@@ -244,6 +262,7 @@ impl Config {
             ("c2s.direct_tls_listen", &self.c2s.direct_tls_listen),
             ("http.listen", &self.http.listen),
             ("proxy.listen", &self.proxy.listen),
+            ("component.listen", &self.component.listen),
         ] {
             if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
                 p.push(format!(
@@ -252,6 +271,16 @@ impl Config {
             }
         }
         p.extend(self.proxy_problems());
+        for name in self.component.secrets.keys() {
+            if !hestia_router::appserver::is_valid_name(name) {
+                p.push(format!(
+                    "component.secrets: {name:?} is not a name of 1-32 of a-z, 0-9 and -"
+                ));
+            }
+        }
+        if self.component.secrets.values().any(|s| s.is_empty()) {
+            p.push("component.secrets: a secret must not be empty".into());
+        }
         if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
             p.push("tls.cert_file and tls.key_file must be set together".into());
         }
@@ -357,6 +386,7 @@ impl Config {
         write_table(&mut out, "relationships", &c.relationships);
         write_table(&mut out, "offline", &c.offline);
         write_table(&mut out, "proxy", &c.proxy);
+        write_table(&mut out, "component", &c.component);
         write_table(&mut out, "log", &c.log);
         out
     }
@@ -492,6 +522,30 @@ mod tests {
             ]),
         );
         assert!(off.is_ok(), "a disabled proxy's settings do not matter");
+    }
+
+    #[test]
+    fn component_secrets_come_from_the_environment_and_never_show_in_debug() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HESTIA_COMPONENT_LISTEN", "0.0.0.0:15275"),
+                ("HESTIA_COMPONENT_SECRETS", "{ gateway = \"s3cret-value\" }"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.component.listen, "0.0.0.0:15275");
+        assert_eq!(
+            c.component.secrets.get("gateway").map(Secret::expose),
+            Some("s3cret-value")
+        );
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        let bad = Config::load(
+            None,
+            env(&[("HESTIA_COMPONENT_SECRETS", "{ \"Bad Name\" = \"\" }")]),
+        )
+        .expect_err("invalid");
+        assert_eq!(bad.0.len(), 2, "{bad}");
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub fn markdown() -> String {
             .or_default()
             .push((clause, "c2s stream (hestia-session)"));
     }
+    for clause in crate::component::clauses() {
+        by_standard
+            .entry(clause.standard)
+            .or_default()
+            .push((clause, "component port (hestia-server)"));
+    }
     for feature in hestia_features::all(&FeaturesConfig::default(), None) {
         for clause in feature.clauses {
             by_standard
@@ -25,7 +31,7 @@ pub fn markdown() -> String {
         }
     }
     let mut out = String::from(
-        "# Conformance\n\nGenerated from the clause lists declared in code (`hestia_session::clauses()` and each\nfeature's `clauses`); `cargo test -p hestia-server conformance` fails when this file is stale.\nRegenerate with `cargo run -p hestia -- conformance > docs/conformance.md`.\n",
+        "# Conformance\n\nGenerated from the clause lists declared in code (`hestia_session::clauses()`,\n`hestia_server::component::clauses()` and each feature's `clauses`); `cargo test -p hestia-server conformance` fails when this file is stale.\nRegenerate with `cargo run -p hestia -- conformance > docs/conformance.md`.\n",
     );
     for (standard, mut clauses) in by_standard {
         clauses.sort_by_key(|c| clause_key(c.0.clause));

@@ -3,6 +3,7 @@
 //! shutdown that closes every stream with `system-shutdown`.
 
 pub mod admin;
+pub mod component;
 pub mod config;
 pub mod conformance;
 pub mod http;
@@ -35,6 +36,8 @@ pub struct Server {
     pub c2s_addr: Option<SocketAddr>,
     pub direct_tls_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// The XEP-0114 component port, when enabled.
+    pub component_addr: Option<SocketAddr>,
     /// The SOCKS5 bytestream proxy, when enabled (its `streamhost` holds the bound port).
     pub proxy: Option<Arc<Proxy>>,
     /// The CA clients must trust (None when certificates come from files).
@@ -99,6 +102,19 @@ impl Server {
         } else {
             None
         };
+        let component_options = component::ComponentOptions {
+            secrets: config.component.secrets.clone(),
+            auth_timeout: config.component.auth_timeout.get(),
+            pre_auth_limits: c2s.options.pre_auth_limits,
+            limits: c2s.options.post_auth_limits,
+        };
+        let components = component::ComponentPort::new(
+            irsp.clone(),
+            component_options,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        let component_addr = components.listen(&config.component.listen).await?;
         let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
         let state = http::HttpState {
@@ -123,6 +139,7 @@ impl Server {
             c2s_addr,
             direct_tls_addr,
             http_addr,
+            component_addr,
             proxy,
             ca_file,
             pki,

@@ -40,6 +40,7 @@ impl TestServer {
         config.c2s.direct_tls_listen = "127.0.0.1:0".into();
         config.http.listen = "127.0.0.1:0".into();
         config.proxy.listen = "127.0.0.1:0".into();
+        config.component.listen = "127.0.0.1:0".into();
         config.server.shutdown_grace = hestia_config::Duration::secs(2);
         config.log.level = "warn".into();
         tweak(&mut config);
@@ -62,6 +63,13 @@ impl TestServer {
     pub fn c2s_addr(&self) -> SocketAddr {
         self.server
             .c2s_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The XEP-0114 component port.
+    pub fn component_addr(&self) -> SocketAddr {
+        self.server
+            .component_addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 

@@ -78,6 +78,12 @@ fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, 
             s.host, s.port, s.jid
         );
     }
+    if let Some(a) = server.component_addr {
+        let _ = writeln!(
+            out,
+            "  component:   {a} (application servers, XEP-0114; secrets in [component])"
+        );
+    }
     if let Some(ca) = &server.ca_file {
         let _ = writeln!(out, "  CA to trust: {}", ca.display());
     }
