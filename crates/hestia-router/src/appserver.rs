@@ -305,7 +305,7 @@ impl AppSession {
             Some(Outbound::Stanza(stanza)) => Ok(*stanza),
             Some(Outbound::Journaled(stanza, id)) => {
                 // Handed to the application server: delivered.
-                if let Some(journal) = &self.sender.irsp.journal {
+                if let Some(journal) = self.sender.irsp.journal() {
                     journal.release(vec![id]).await;
                 }
                 Ok(*stanza)

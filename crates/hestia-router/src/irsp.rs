@@ -50,21 +50,26 @@ pub struct Irsp {
     /// Connected XEP-0114 components, by domain.
     pub components: Components,
     pub options: RoutingOptions,
-    /// The delivery journal, when `durable_delivery` is on.
-    pub journal: Option<Journal>,
+    /// Group commit of offline storage, and the delivery journal when `durable_delivery` is on
+    /// (see [`Irsp::journal`]).
+    pub commits: Journal,
     pub started_at: SystemTime,
 }
 
 impl Irsp {
+    /// The delivery journal, when `durable_delivery` is on: messages for online connections
+    /// are journaled until acknowledged.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.options.durable_delivery.then_some(&self.commits)
+    }
+
     pub fn new(
         domain: Jid,
         store: Store,
         registry: Registry,
         options: RoutingOptions,
     ) -> Arc<Irsp> {
-        let journal = options
-            .durable_delivery
-            .then(|| Journal::new(store.clone()));
+        let commits = Journal::new(store.clone());
         Arc::new(Irsp {
             domain,
             store,
@@ -74,7 +79,7 @@ impl Irsp {
             registry,
             components: Components::default(),
             options,
-            journal,
+            commits,
             started_at: SystemTime::now(),
         })
     }

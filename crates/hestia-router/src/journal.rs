@@ -5,6 +5,10 @@
 //! offline storage; after a crash, the next start does the same for all of them. So `kill -9`
 //! loses nothing the server acknowledged, at the price of a commit per batch.
 //!
+//! Offline storage goes through the same queue whether or not durable delivery is on
+//! ([`Journal::store`]): a message for an offline account is committed before its sender's
+//! stream goes on, and batching those commits is what makes store-and-forward cheap.
+//!
 //! Group commit: journal operations from every connection queue up here, and whichever caller
 //! gets the commit turn applies everything queued in one transaction (one fsync), then hands
 //! each caller its outcome. No background task: a caller cancelled mid-commit only abandons
@@ -31,6 +35,14 @@ pub enum JournalError {
     NoAccount,
     #[error("the commit holding this operation was abandoned")]
     Abandoned,
+}
+
+/// What became of a stanza given to [`Journal::store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Stored,
+    /// The account holds its quota of stored stanzas.
+    Full,
 }
 
 type Outcomes = Result<Vec<JournalOutcome>, JournalError>;
@@ -72,6 +84,27 @@ impl Journal {
         };
         match self.apply(vec![op]).await?.first() {
             Some(JournalOutcome::Appended(id)) => Ok(JournalId(*id)),
+            _ => Err(JournalError::NoAccount),
+        }
+    }
+
+    /// Stores `stanza` for `owner`, who is offline, within the quota `max`; returns once it is
+    /// committed (in a batch with whatever else was queued meanwhile).
+    pub async fn store(
+        &self,
+        owner: &str,
+        stanza: String,
+        max: u32,
+    ) -> Result<StoreOutcome, JournalError> {
+        let op = JournalOp::Store {
+            owner: owner.to_owned(),
+            stanza,
+            now: crate::push::unix_now(),
+            max,
+        };
+        match self.apply(vec![op]).await?.first() {
+            Some(JournalOutcome::Stored(_)) => Ok(StoreOutcome::Stored),
+            Some(JournalOutcome::Full) => Ok(StoreOutcome::Full),
             _ => Err(JournalError::NoAccount),
         }
     }

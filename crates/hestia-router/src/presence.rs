@@ -205,7 +205,7 @@ async fn on_initial_presence(irsp: &Irsp, session: &SessionHandle, snapshot: &Sn
 /// With durable delivery they are claimed rather than taken: they stay stored, in flight, until
 /// the session acknowledges them.
 async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
-    let stored = match &irsp.journal {
+    let stored = match irsp.journal() {
         Some(_) => irsp.store.claim_offline(localpart).await.map(|claimed| {
             claimed
                 .into_iter()
@@ -255,12 +255,12 @@ async fn deliver_stored(irsp: &Irsp, session: &SessionHandle, localpart: &str) {
                 None
             }
         };
-        if let (Some(journal), Some(id)) = (&irsp.journal, refused) {
+        if let (Some(journal), Some(id)) = (irsp.journal(), refused) {
             // The queue refused it: it stays stored for the next login.
             journal.keep(vec![id]).await;
         }
     }
-    if let Some(journal) = &irsp.journal {
+    if let Some(journal) = irsp.journal() {
         journal.release(discarded).await;
     }
 }

@@ -7,6 +7,7 @@ use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
 use hestia_proto::ns;
 use hestia_xml::Element;
 
+use crate::journal::StoreOutcome;
 use crate::relations::account_jid;
 use crate::{Irsp, SessionHandle};
 
@@ -135,17 +136,13 @@ pub async fn store_offline(irsp: &Irsp, localpart: &str, mut stanza: Element) ->
     };
     stanza.set_attr("to", bare.to_string());
     let xml = stanza.to_xml(ns::CLIENT);
-    let now = unix_now();
-    match irsp
-        .store
-        .store_offline(localpart, &xml, now, irsp.options.max_offline_stanzas)
-        .await
-    {
-        Ok(true) => {
+    let max = irsp.options.max_offline_stanzas;
+    match irsp.commits.store(localpart, xml, max).await {
+        Ok(StoreOutcome::Stored) => {
             metrics::counter!("hestia_offline_stored_total").increment(1);
             Stored::Yes
         }
-        Ok(false) => {
+        Ok(StoreOutcome::Full) => {
             tracing::warn!(localpart, "offline storage full; stanza refused");
             metrics::counter!("hestia_offline_dropped_total", "reason" => "quota").increment(1);
             Stored::Full

@@ -301,7 +301,7 @@ async fn deliver_to_sessions(
     sessions: &[SessionHandle],
     msg: Element,
 ) -> Reply {
-    let journal = irsp.journal.as_ref().filter(|_| is_storable(&msg));
+    let journal = irsp.journal().filter(|_| is_storable(&msg));
     let (Some(journal), Some(owner)) = (journal, to.local()) else {
         return match sessions {
             // To a full JID a full queue bounces; a bare-JID copy a queue refuses is dropped.

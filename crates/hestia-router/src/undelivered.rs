@@ -65,7 +65,7 @@ pub async fn return_undelivered(
             Outcome::Dropped => returned.dropped += 1,
         }
     }
-    if let Some(journal) = &irsp.journal {
+    if let Some(journal) = irsp.journal() {
         journal.keep(kept).await;
     }
     if returned != Returned::default() {

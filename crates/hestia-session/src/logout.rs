@@ -86,7 +86,7 @@ impl Connection {
             // Stored before the contacts hear `unavailable`, as any stored stanza is committed
             // before anything else happens to it.
             Box::pin(self.return_unacked(&jid, sm)).await;
-        } else if irsp.journal.is_some() {
+        } else if irsp.journal().is_some() {
             Box::pin(self.keep_journaled()).await;
         }
         if was_available {
@@ -122,7 +122,7 @@ impl Connection {
     async fn keep_journaled(&mut self) {
         let mut ids = std::mem::take(&mut self.unflushed);
         ids.extend(self.drain_outbound().into_iter().filter_map(|u| u.journal));
-        if let Some(journal) = &self.c2s.irsp.journal {
+        if let Some(journal) = self.c2s.irsp.journal() {
             journal.keep(ids).await;
         }
     }

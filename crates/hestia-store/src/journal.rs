@@ -19,6 +19,14 @@ pub enum JournalOp {
     Release(i64),
     /// The connection ended without acknowledging it: it becomes ordinary offline storage for the next login.
     Keep(i64),
+    /// Store a stanza for `owner`, who is offline, unless the account already holds `max` (as
+    /// [`Store::store_offline`], batched with others into one commit).
+    Store {
+        owner: String,
+        stanza: String,
+        now: i64,
+        max: u32,
+    },
 }
 
 /// What one [`JournalOp`] came to.
@@ -30,6 +38,10 @@ pub enum JournalOutcome {
     NoAccount,
     /// Released or kept (a row already gone counts too: releasing and keeping are idempotent).
     Done,
+    /// Stored under this id.
+    Stored(i64),
+    /// Not stored: the account holds its quota of stored stanzas.
+    Full,
 }
 
 impl Store {
@@ -44,6 +56,13 @@ impl Store {
                       SELECT $1, $2, $3, 1 WHERE EXISTS (SELECT 1 FROM accounts WHERE localpart = $1) RETURNING id";
         let release = "DELETE FROM offline_stanzas WHERE id = $1";
         let keep = "UPDATE offline_stanzas SET in_flight = 0 WHERE id = $1";
+        // The quota is counted by the insert itself, after the account row is written: that
+        // write locks it (a row lock in PostgreSQL, the write lock in SQLite), so concurrent
+        // stores for one account count one after the other, within this batch and across nodes.
+        let lock = "UPDATE accounts SET roster_version = roster_version WHERE localpart = $1";
+        let store = "INSERT INTO offline_stanzas (owner, stanza, stored_at) SELECT $1, $2, $3 \
+                     WHERE (SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0) < $4 \
+                     RETURNING id";
         let mut outcomes = Vec::with_capacity(ops.len());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -65,6 +84,21 @@ impl Store {
                     JournalOp::Keep(id) => {
                         sqlx::query(keep).bind(id).execute(&mut *tx).await?;
                         JournalOutcome::Done
+                    }
+                    JournalOp::Store { owner, stanza, now, max } => {
+                        let rows = sqlx::query(lock).bind(owner).execute(&mut *tx).await?.rows_affected();
+                        if rows == 0 {
+                            JournalOutcome::NoAccount
+                        } else {
+                            let id: Option<i64> = sqlx::query_scalar(store)
+                                .bind(owner)
+                                .bind(stanza)
+                                .bind(now)
+                                .bind(i64::from(*max))
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            id.map_or(JournalOutcome::Full, JournalOutcome::Stored)
+                        }
                     }
                 };
                 outcomes.push(outcome);

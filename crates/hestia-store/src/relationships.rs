@@ -396,6 +396,7 @@ impl Store {
 
     /// Stores a stanza for an account that is offline, stamped `now` (unix seconds). Returns false and stores
     /// nothing when the account already holds `max` stanzas. [`StoreError::NotFound`] if there is no such account.
+    /// One store in its own transaction; the router batches them with [`crate::JournalOp::Store`].
     pub async fn store_offline(
         &self,
         owner: &str,
@@ -403,29 +404,17 @@ impl Store {
         now: i64,
         max: u32,
     ) -> Result<bool, StoreError> {
-        // Writing the account row first locks it (a row lock in PostgreSQL, the write lock in SQLite), so
-        // concurrent stores for one account count one after the other and the quota holds.
-        let lock = "UPDATE accounts SET roster_version = roster_version WHERE localpart = $1";
-        let count = "SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0";
-        let insert = "INSERT INTO offline_stanzas (owner, stanza, stored_at) VALUES ($1, $2, $3)";
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let rows = sqlx::query(lock).bind(owner).execute(&mut *tx).await?.rows_affected();
-            expect_one(rows)?;
-            let held: i64 = sqlx::query_scalar(count).bind(owner).fetch_one(&mut *tx).await?;
-            if held >= i64::from(max) {
-                return Ok(false);
-            }
-            sqlx::query(insert)
-                .bind(owner)
-                .bind(stanza)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_write)?;
-            tx.commit().await?;
-        });
-        Ok(true)
+        let op = crate::JournalOp::Store {
+            owner: owner.to_owned(),
+            stanza: stanza.to_owned(),
+            now,
+            max,
+        };
+        match self.apply_journal(&[op]).await?.first() {
+            Some(crate::JournalOutcome::Stored(_)) => Ok(true),
+            Some(crate::JournalOutcome::Full) => Ok(false),
+            _ => Err(StoreError::NotFound),
+        }
     }
 
     /// Removes and returns the account's stored stanzas, oldest first (one statement, so atomic: a stanza is

@@ -110,7 +110,7 @@ impl Connection {
 
     /// The client has these journaled stanzas: forget them.
     pub(crate) async fn release_journaled(&mut self, ids: Vec<JournalId>) {
-        if let Some(journal) = self.c2s.irsp.journal.as_ref().filter(|_| !ids.is_empty()) {
+        if let Some(journal) = self.c2s.irsp.journal().filter(|_| !ids.is_empty()) {
             // Boxed: a commit's state would otherwise sit in every idle connection's task.
             Box::pin(journal.release(ids)).await;
         }

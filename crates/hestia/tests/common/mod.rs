@@ -37,6 +37,7 @@ impl Server {
             .env("HESTIA_C2S_DIRECT_TLS_LISTEN", "")
             .env("HESTIA_HTTP_LISTEN", "127.0.0.1:0")
             .env("HESTIA_PROXY_LISTEN", "127.0.0.1:0")
+            .env("HESTIA_COMPONENT_LISTEN", "127.0.0.1:0")
             .env("HESTIA_LOG_LEVEL", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
