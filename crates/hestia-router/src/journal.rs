@@ -262,4 +262,31 @@ mod tests {
         assert!(matches!(gone, Err(JournalError::NoAccount)), "{gone:?}");
         assert!(bob.is_ok(), "{bob:?}");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_offline_stores_share_commits_and_hold_the_quota() {
+        let (store, _dir) = store_with(&["bob"]).await;
+        let journal = Arc::new(Journal::new(store.clone()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..120 {
+            let journal = journal.clone();
+            let xml = message(i).to_xml(ns::CLIENT);
+            tasks.spawn(async move { journal.store("bob", xml, 100).await });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = tasks.join_next().await {
+            outcomes.push(outcome.expect("task").expect("committed"));
+        }
+        let stored = outcomes
+            .iter()
+            .filter(|o| **o == StoreOutcome::Stored)
+            .count();
+        assert_eq!(stored, 100, "exactly the quota, however the batches fell");
+        assert_eq!(outcomes.len() - stored, 20, "the rest refused as full");
+        assert_eq!(store.count_offline("bob").await.expect("count"), 100);
+        let gone = journal
+            .store("nobody", message(0).to_xml(ns::CLIENT), 100)
+            .await;
+        assert!(matches!(gone, Err(JournalError::NoAccount)), "{gone:?}");
+    }
 }

@@ -56,13 +56,16 @@ impl Store {
                       SELECT $1, $2, $3, 1 WHERE EXISTS (SELECT 1 FROM accounts WHERE localpart = $1) RETURNING id";
         let release = "DELETE FROM offline_stanzas WHERE id = $1";
         let keep = "UPDATE offline_stanzas SET in_flight = 0 WHERE id = $1";
-        // The quota is counted by the insert itself, after the account row is written: that
-        // write locks it (a row lock in PostgreSQL, the write lock in SQLite), so concurrent
-        // stores for one account count one after the other, within this batch and across nodes.
+        // The quota is counted by the insert itself. SQLite has one writer at a time, so that count is exact; in
+        // PostgreSQL the account row is written first, which locks it, so concurrent transactions (other nodes)
+        // storing for one account count one after the other.
+        let is_postgres = matches!(self, Store::Postgres(_));
         let lock = "UPDATE accounts SET roster_version = roster_version WHERE localpart = $1";
         let store = "INSERT INTO offline_stanzas (owner, stanza, stored_at) SELECT $1, $2, $3 \
-                     WHERE (SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0) < $4 \
+                     WHERE EXISTS (SELECT 1 FROM accounts WHERE localpart = $1) \
+                     AND (SELECT COUNT(*) FROM offline_stanzas WHERE owner = $1 AND in_flight = 0) < $4 \
                      RETURNING id";
+        let exists = "SELECT EXISTS (SELECT 1 FROM accounts WHERE localpart = $1)";
         let mut outcomes = Vec::with_capacity(ops.len());
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -86,18 +89,24 @@ impl Store {
                         JournalOutcome::Done
                     }
                     JournalOp::Store { owner, stanza, now, max } => {
-                        let rows = sqlx::query(lock).bind(owner).execute(&mut *tx).await?.rows_affected();
-                        if rows == 0 {
-                            JournalOutcome::NoAccount
-                        } else {
-                            let id: Option<i64> = sqlx::query_scalar(store)
-                                .bind(owner)
-                                .bind(stanza)
-                                .bind(now)
-                                .bind(i64::from(*max))
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            id.map_or(JournalOutcome::Full, JournalOutcome::Stored)
+                        if is_postgres {
+                            sqlx::query(lock).bind(owner).execute(&mut *tx).await?;
+                        }
+                        let id: Option<i64> = sqlx::query_scalar(store)
+                            .bind(owner)
+                            .bind(stanza)
+                            .bind(now)
+                            .bind(i64::from(*max))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        match id {
+                            Some(id) => JournalOutcome::Stored(id),
+                            // Refused: the rare case, worth a second query to say why.
+                            None => {
+                                let is_account: bool =
+                                    sqlx::query_scalar(exists).bind(owner).fetch_one(&mut *tx).await?;
+                                if is_account { JournalOutcome::Full } else { JournalOutcome::NoAccount }
+                            }
                         }
                     }
                 };

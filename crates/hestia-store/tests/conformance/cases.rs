@@ -1694,3 +1694,39 @@ pub async fn journal_recovery_and_claimed_offline(store: &Store) {
     assert_eq!(taken[0].stanza, "<message>2</message>");
     assert_eq!(store.recover_journal().await.expect("recover"), 0);
 }
+
+pub async fn journal_stores_in_one_batch_within_the_quota(store: &Store) {
+    create_users(store, &["bob"]).await;
+    let offline = |owner: &str, n: u32| JournalOp::Store {
+        owner: owner.into(),
+        stanza: format!("<message>{n}</message>"),
+        now: i64::from(n),
+        max: 2,
+    };
+    let outcomes = store
+        .apply_journal(&[
+            offline("bob", 1),
+            offline("nobody", 2),
+            offline("bob", 3),
+            offline("bob", 4),
+        ])
+        .await
+        .expect("batch");
+    assert!(
+        matches!(outcomes[0], JournalOutcome::Stored(_)),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], JournalOutcome::NoAccount, "the batch goes on");
+    assert!(
+        matches!(outcomes[2], JournalOutcome::Stored(_)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[3],
+        JournalOutcome::Full,
+        "the quota counts this batch's own stores"
+    );
+    let taken = store.take_offline("bob").await.expect("take");
+    let bodies: Vec<_> = taken.iter().map(|s| s.stanza.as_str()).collect();
+    assert_eq!(bodies, ["<message>1</message>", "<message>3</message>"]);
+}

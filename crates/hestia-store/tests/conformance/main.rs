@@ -145,4 +145,5 @@ conformance!(
     app_grants_put_check_withdraw,
     journal_in_flight_is_not_offline_until_kept,
     journal_recovery_and_claimed_offline,
+    journal_stores_in_one_batch_within_the_quota,
 );
