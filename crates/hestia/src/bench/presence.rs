@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::procfs::{Sample, self_cpu_seconds};
-use super::stats::{Latencies, ratio, round1, round3, run_jobs};
+use super::stats::{Latencies, Tally, ratio, round1, round3, run_jobs};
 use super::{AccountArgs, Target, accounts, full_login, now_ns, relate, report};
 
 #[derive(Debug, Args)]
@@ -98,24 +98,6 @@ impl Via {
             Via::Multicast => "multicast",
             Via::Messages => "fanout",
         }
-    }
-}
-
-/// Counters and the measured window, shared by every task.
-#[derive(Debug, Default)]
-struct Shared {
-    window_start_ns: u64,
-    window_end_ns: u64,
-    /// Updates sent (each owes R deliveries).
-    sent: AtomicU64,
-    /// Updates received by a device.
-    delivered: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl Shared {
-    fn in_window(&self, now: u64) -> bool {
-        now >= self.window_start_ns && now < self.window_end_ns
     }
 }
 
@@ -191,11 +173,7 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     eprintln!("{}", relating.summary());
 
     let start = now_ns();
-    let shared = Arc::new(Shared {
-        window_start_ns: start + args.warmup.as_nanos() as u64,
-        window_end_ns: start + (args.warmup + args.duration).as_nanos() as u64,
-        ..Shared::default()
-    });
+    let shared = Arc::new(Tally::new(start, args.warmup, args.duration));
     let stop = CancellationToken::new();
     let done = CancellationToken::new();
     let mut states = Vec::with_capacity(n);
@@ -259,7 +237,7 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     }
     let expected = || shared.sent.load(Ordering::Relaxed) * r as u64;
     let drain_deadline = Instant::now() + args.drain;
-    while shared.delivered.load(Ordering::Relaxed) < expected() && Instant::now() < drain_deadline {
+    while shared.received.load(Ordering::Relaxed) < expected() && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -313,7 +291,7 @@ pub async fn run(args: PresenceArgs) -> Result<()> {
     let in_window = latencies.len();
     let sent = shared.sent.load(Ordering::Relaxed);
     let expected = expected();
-    let received = shared.delivered.load(Ordering::Relaxed);
+    let received = shared.received.load(Ordering::Relaxed);
     let errors = shared.errors.load(Ordering::Relaxed);
     let lost = expected.saturating_sub(received);
     let rate = in_window as f64 / wall;
@@ -459,7 +437,7 @@ async fn user(
     mut session: Bound,
     state: Arc<User>,
     route: &Route,
-    shared: Arc<Shared>,
+    shared: Arc<Tally>,
     stop: CancellationToken,
 ) -> (Bound, Option<String>) {
     let mut seq = 0;
@@ -506,7 +484,7 @@ async fn device(
     mut session: Bound,
     user: Arc<User>,
     devices: usize,
-    shared: Arc<Shared>,
+    shared: Arc<Tally>,
     done: CancellationToken,
 ) -> DeviceResult {
     let mut latencies = Vec::new();
@@ -559,7 +537,7 @@ async fn device(
                     continue;
                 };
                 let now = now_ns();
-                shared.delivered.fetch_add(1, Ordering::Relaxed);
+                shared.received.fetch_add(1, Ordering::Relaxed);
                 if shared.in_window(now) {
                     latencies.push(now.saturating_sub(sent_at));
                 }

@@ -3,10 +3,39 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+/// The counters a throughput scenario's tasks share, and its measured window (nanoseconds on
+/// the generator's clock): what happens before is warm-up, after is the drain.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub window_start_ns: u64,
+    pub window_end_ns: u64,
+    /// Stanzas sent (a presence update counts once, though it owes a delivery per device).
+    pub sent: AtomicU64,
+    /// Stanzas received (deliveries, for fan-out).
+    pub received: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Tally {
+    /// A window that opens `warmup` after `start_ns` and lasts `duration`.
+    pub fn new(start_ns: u64, warmup: Duration, duration: Duration) -> Tally {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Tally {
+            window_start_ns: start_ns + ns(warmup),
+            window_end_ns: start_ns + ns(warmup + duration),
+            ..Tally::default()
+        }
+    }
+
+    pub fn in_window(&self, now_ns: u64) -> bool {
+        now_ns >= self.window_start_ns && now_ns < self.window_end_ns
+    }
+}
 
 /// Latency distribution in nanoseconds.
 #[derive(Debug, Clone, Default)]

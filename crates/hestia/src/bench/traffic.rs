@@ -16,7 +16,7 @@
 //! read against the plain scenario.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::procfs::{Sample, self_cpu_seconds};
-use super::stats::{Latencies, ratio, round1, run_jobs};
+use super::stats::{Latencies, Tally, ratio, round1, run_jobs};
 use super::{AccountArgs, Target, accounts, full_login, now_ns, relate, report};
 
 #[derive(Debug, Args)]
@@ -66,22 +66,6 @@ pub enum Kind {
     Iq,
 }
 
-/// Counters and the measured window, shared by every task.
-#[derive(Debug, Default)]
-struct Shared {
-    window_start_ns: u64,
-    window_end_ns: u64,
-    sent: AtomicU64,
-    received: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl Shared {
-    fn in_window(&self, now: u64) -> bool {
-        now >= self.window_start_ns && now < self.window_end_ns
-    }
-}
-
 /// One direction of a pair: the sender's window of stanzas in flight.
 struct Direction {
     window: Semaphore,
@@ -116,11 +100,7 @@ pub async fn run(args: TrafficArgs, kind: Kind) -> Result<()> {
     let jids: Vec<String> = bound.iter().map(|b| b.jid().to_string()).collect();
 
     let start = now_ns();
-    let shared = Arc::new(Shared {
-        window_start_ns: start + args.warmup.as_nanos() as u64,
-        window_end_ns: start + (args.warmup + args.duration).as_nanos() as u64,
-        ..Shared::default()
-    });
+    let shared = Arc::new(Tally::new(start, args.warmup, args.duration));
     let stop = CancellationToken::new();
     let done = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -301,7 +281,7 @@ async fn send_messages(
     peer: String,
     dir: Arc<Direction>,
     mut replies: mpsc::UnboundedReceiver<Element>,
-    shared: Arc<Shared>,
+    shared: Arc<Tally>,
     stop: CancellationToken,
 ) -> Sender {
     loop {
@@ -365,7 +345,7 @@ impl SmCount {
 async fn receive_messages(
     mut rx: Receiver,
     flow: Flow,
-    shared: Arc<Shared>,
+    shared: Arc<Tally>,
     done: CancellationToken,
 ) -> TaskResult {
     let Flow {
@@ -440,7 +420,7 @@ async fn iq_client(
     mut session: Bound,
     peer: String,
     in_flight: usize,
-    shared: Arc<Shared>,
+    shared: Arc<Tally>,
     stop: CancellationToken,
     done: CancellationToken,
 ) -> TaskResult {
