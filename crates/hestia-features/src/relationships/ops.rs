@@ -28,6 +28,15 @@ pub fn item_or_new(owner: &Snapshot, contact: &str) -> RosterItem {
     })
 }
 
+/// Writes one roster item of `owner` (with its roster push).
+pub async fn put_item(irsp: &Irsp, owner: &str, item: RosterItem) -> Result<(), StoreError> {
+    let change = Change::PutItem {
+        owner: owner.to_owned(),
+        item,
+    };
+    apply(irsp, vec![change]).await
+}
+
 /// Establishes a mutual relationship: both items `both` with their kind, no request left
 /// pending, the right granted when one side is a device and the other a user. The requester
 /// (`a`) is told `subscribed` by `b`, and both sides see each other's presence at once.

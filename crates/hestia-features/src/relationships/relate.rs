@@ -177,15 +177,9 @@ async fn pending_request(
     if pending.received_at.saturating_add(ttl) <= now() {
         let mut item = item.clone();
         item.pending_in = None;
-        apply(
-            irsp,
-            vec![Change::PutItem {
-                owner: target.localpart.clone(),
-                item,
-            }],
-        )
-        .await
-        .map_err(internal)?;
+        ops::put_item(irsp, &target.localpart, item)
+            .await
+            .map_err(internal)?;
         return Err(Refusal::NoPendingRequest.into());
     }
     Ok(pending.requested_right)

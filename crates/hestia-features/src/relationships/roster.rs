@@ -7,7 +7,6 @@ use std::sync::Arc;
 use hestia_proto::{Jid, StanzaError, StanzaErrorCondition as Cond, ns};
 use hestia_router::relations::render_item;
 use hestia_router::{IqRequest, IqResult, Irsp};
-use hestia_store::RelationshipChange;
 use hestia_xml::Element;
 
 use super::{Relationships, internal, ops, requester, snapshot};
@@ -103,15 +102,7 @@ pub async fn set(service: Arc<Relationships>, irsp: Arc<Irsp>, req: IqRequest) -
     }
     updated.name = name;
     updated.groups = groups;
-    hestia_router::relations::apply(
-        &irsp,
-        vec![RelationshipChange::PutItem {
-            owner: me,
-            item: updated,
-        }],
-    )
-    .await
-    .map_err(internal)?;
+    ops::put_item(&irsp, &me, updated).await.map_err(internal)?;
     Ok(None)
 }
 

@@ -191,14 +191,7 @@ async fn subscribed(irsp: &Irsp, mine: &Snapshot, theirs: &Snapshot) -> Outcome 
     }
     let mut item = my_item;
     item.preapproved = true;
-    apply(
-        irsp,
-        vec![Change::PutItem {
-            owner: mine.localpart.clone(),
-            item,
-        }],
-    )
-    .await
+    ops::put_item(irsp, &mine.localpart, item).await
 }
 
 async fn establish_friends(irsp: &Irsp, requester: &Snapshot, target: &Snapshot) -> Outcome {
