@@ -80,6 +80,11 @@ impl Home {
         let req = req
             .body(Body::from(body.unwrap_or_default().to_owned()))
             .expect("request");
+        self.send(req).await
+    }
+
+    /// Sends a request as built; the status and the JSON body (Null when there is none).
+    async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
         let response = self.app.clone().oneshot(req).await.expect("infallible");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -161,6 +166,36 @@ async fn sign_in_takes_the_igrs_password_and_records_the_grant() {
         assert_error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
     }
     assert!(!store.has_app_grant("gateway", "lamp").await.expect("grant"));
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_out_of_sign_in() {
+    let home = Home::start().await;
+    let wrong = json!({ "username": "bob", "password": "guess" }).to_string();
+    for _ in 0..hestia_gateway::auth::MAX_FAILURES {
+        let answer = home
+            .call(Method::POST, "/sign-in", None, Some(&wrong))
+            .await;
+        assert_error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // Now even the right password is refused for bob, and only for bob.
+    let right = json!({ "username": "bob", "password": PASSWORD }).to_string();
+    let (status, body) = home
+        .call(Method::POST, "/sign-in", None, Some(&right))
+        .await;
+    assert_error(
+        (status, body.clone()),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many")),
+        "{body}"
+    );
+    home.sign_in("alice").await;
     home.stop().await;
 }
 
@@ -391,6 +426,19 @@ async fn malformed_and_oversize_bodies_are_bad_requests() {
         let answer = home.call(Method::POST, "/sign-in", None, Some(body)).await;
         assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
     }
+    // JSON without its content type is refused like malformed JSON.
+    let plain = Request::builder()
+        .method(Method::PUT)
+        .uri(property)
+        .header("authorization", format!("Bearer {alice}"))
+        .header("content-type", "text/plain")
+        .body(Body::from("{\"value\":true}"))
+        .expect("request");
+    assert_error(
+        home.send(plain).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert_error(
         home.call(Method::GET, "/nowhere", Some(&alice), None).await,
         StatusCode::NOT_FOUND,
