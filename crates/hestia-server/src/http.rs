@@ -1,5 +1,6 @@
 //! The HTTP port: health and readiness probes, Prometheus metrics, the admin API
-//! (see [`crate::admin`]) and XMPP over WebSocket (see [`crate::websocket`]).
+//! (see [`crate::admin`]), XMPP over WebSocket (see [`crate::websocket`]) and the HES
+//! gateway's CUI under `/cui/v1` (see [`hestia_gateway::http`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,8 @@ pub struct HttpState {
     pub metrics: Option<PrometheusHandle>,
     /// XMPP over WebSocket; None = disabled (`websocket.enabled = false`).
     pub websocket: Option<crate::websocket::WebSocketState>,
+    /// The HES gateway whose CUI is served under `/cui/v1`.
+    pub gateway: Arc<hestia_gateway::HesGateway>,
 }
 
 /// The process-wide Prometheus recorder (installed once; several in-process servers in tests
@@ -54,6 +57,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(crate::websocket::upgrade))
         .nest("/admin/v1", crate::admin::router(state.clone()))
+        .nest(
+            "/cui/v1",
+            hestia_gateway::http::router(state.gateway.clone()),
+        )
         .with_state(state)
 }
 

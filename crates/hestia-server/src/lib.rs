@@ -132,6 +132,7 @@ impl Server {
                     .parse::<SocketAddr>()
                     .is_ok_and(|a| a.ip().is_loopback()),
             }),
+            gateway: Arc::new(hestia_gateway::HesGateway::new(irsp.clone())?),
         };
         let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
         Ok(Server {

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use hestia_proto::{Jid, StreamError, ns};
 use hestia_sasl::{ChannelBinding, HashAlg, Mechanism, SaslError, ScramKeys, ScramServer};
-use hestia_store::{AccountKind, Credentials, ScramCredential};
+use hestia_store::{AccountKind, Credentials};
 use hestia_xml::Element;
 
 use crate::connection::{Account, Connection, Exit, Phase, Step};
@@ -31,19 +31,10 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// Fake iteration count shown for unknown users, equal to the default real one.
 const FAKE_ITERATIONS: u32 = 4096;
 
-fn keys(c: &ScramCredential) -> ScramKeys {
-    ScramKeys {
-        salt: c.salt.clone(),
-        iterations: c.iterations,
-        stored_key: c.stored_key.clone(),
-        server_key: c.server_key.clone(),
-    }
-}
-
 fn for_hash(creds: &Credentials, alg: HashAlg) -> ScramKeys {
     match alg {
-        HashAlg::Sha1 => keys(&creds.sha1),
-        HashAlg::Sha256 => keys(&creds.sha256),
+        HashAlg::Sha1 => ScramKeys::from(&creds.sha1),
+        HashAlg::Sha256 => ScramKeys::from(&creds.sha256),
     }
 }
 

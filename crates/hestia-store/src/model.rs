@@ -47,6 +47,30 @@ pub struct ScramCredential {
     pub server_key: Vec<u8>,
 }
 
+/// The stored form of derived keys, and back: one conversion for registration, login and the
+/// gateway's sign-in.
+impl From<hestia_sasl::ScramKeys> for ScramCredential {
+    fn from(k: hestia_sasl::ScramKeys) -> ScramCredential {
+        ScramCredential {
+            salt: k.salt,
+            iterations: k.iterations,
+            stored_key: k.stored_key,
+            server_key: k.server_key,
+        }
+    }
+}
+
+impl From<&ScramCredential> for hestia_sasl::ScramKeys {
+    fn from(c: &ScramCredential) -> hestia_sasl::ScramKeys {
+        hestia_sasl::ScramKeys {
+            salt: c.salt.clone(),
+            iterations: c.iterations,
+            stored_key: c.stored_key.clone(),
+            server_key: c.server_key.clone(),
+        }
+    }
+}
+
 /// The credentials of an account, one per SCRAM mechanism offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {

@@ -190,6 +190,12 @@ impl TestServer {
             .await
     }
 
+    /// Shares `device` with `user` at `right` (kind `shared`).
+    pub async fn share(&self, user: &str, device: &str, right: AccessRight) -> Result<()> {
+        self.relate(user, device, RelationKind::Shared, Some(right))
+            .await
+    }
+
     /// Connects over STARTTLS (not yet authenticated).
     pub async fn connect(&self) -> Result<Connected> {
         Connected::connect(&self.options()).await.context("connect")

@@ -146,12 +146,7 @@ impl Registrar {
         }
         let make = |alg| {
             ScramKeys::generate(alg, password, self.cfg.scram_iterations)
-                .map(|k| ScramCredential {
-                    salt: k.salt,
-                    iterations: k.iterations,
-                    stored_key: k.stored_key,
-                    server_key: k.server_key,
-                })
+                .map(ScramCredential::from)
                 .map_err(|_| RegistrationStatus::PolicyFailed)
         };
         Ok(Credentials {

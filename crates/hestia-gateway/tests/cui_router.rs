@@ -1,0 +1,454 @@
+//! The CUI router in process (ISO/IEC 10192-4-3 §6.2 HES-CLIP over `/cui/v1`), driven with
+//! `tower::ServiceExt::oneshot` against a fresh in-process IRSP: alice owns a simulated lamp,
+//! a simulated thermostat and a plug that never connects; carol may only view the lamp. Every
+//! check names the exact status and stable `code`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use hestia_client::device::{Device, DeviceIdentity};
+use hestia_client::simulator::{self, Behaviour, Kind};
+use hestia_gateway::HesGateway;
+use hestia_store::AccessRight;
+use hestia_testkit::{PASSWORD, TestServer};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+struct Home {
+    t: TestServer,
+    app: Router,
+    tasks: JoinSet<()>,
+}
+
+impl Home {
+    async fn start() -> Home {
+        let t = TestServer::start().await.expect("server");
+        for u in ["alice", "bob", "carol"] {
+            t.add_user(u).await.expect("user");
+        }
+        for (id, kind) in [
+            ("lamp", "lamp"),
+            ("thermostat", "thermostat"),
+            ("plug", "plug"),
+        ] {
+            t.add_device(id, kind).await.expect("device");
+            t.own("alice", id).await.expect("own");
+        }
+        t.share("carol", "lamp", AccessRight::View)
+            .await
+            .expect("share");
+        let mut tasks = JoinSet::new();
+        for kind in [Kind::Lamp, Kind::Thermostat] {
+            let identity = DeviceIdentity::new(kind.name(), PASSWORD);
+            let device = Device::start(t.options(), identity, kind.description())
+                .await
+                .expect("device online");
+            tasks.spawn(async move {
+                let _ = simulator::run(device, kind, Behaviour::default()).await;
+            });
+        }
+        let gateway = HesGateway::new(t.server.irsp.clone()).expect("gateway");
+        let app = hestia_gateway::http::router(Arc::new(gateway));
+        Home { t, app, tasks }
+    }
+
+    async fn stop(mut self) {
+        self.tasks.abort_all();
+        self.t.stop().await;
+    }
+
+    /// One request; the status and the JSON body (Null when there is none).
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Sends a request as built; the status and the JSON body (Null when there is none).
+    async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let response = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    async fn sign_in(&self, user: &str) -> String {
+        let body = json!({ "username": user, "password": PASSWORD }).to_string();
+        let (status, json) = self.call(Method::POST, "/sign-in", None, Some(&body)).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        json["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn get(
+        &self,
+        token: &str,
+        user: &str,
+        device: &str,
+        property: &str,
+    ) -> (StatusCode, Value) {
+        let uri = format!("/users/{user}/devices/{device}/properties/{property}");
+        self.call(Method::GET, &uri, Some(token), None).await
+    }
+
+    async fn put(
+        &self,
+        token: &str,
+        user: &str,
+        device: &str,
+        property: &str,
+        value: Value,
+    ) -> (StatusCode, Value) {
+        let uri = format!("/users/{user}/devices/{device}/properties/{property}");
+        let body = json!({ "value": value }).to_string();
+        self.call(Method::PUT, &uri, Some(token), Some(&body)).await
+    }
+}
+
+/// The error body is exactly `{code, message, messageId}` with this status and code.
+#[track_caller]
+fn assert_error((status, body): (StatusCode, Value), want_status: StatusCode, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    let obj = body.as_object().expect("an error body is an object");
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["code", "message", "messageId"], "{body}");
+    assert_eq!(body["code"], want_code, "{body}");
+    assert!(!body["messageId"].as_str().unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_takes_the_igrs_password_and_records_the_grant() {
+    let home = Home::start().await;
+    let ok = json!({ "username": "alice", "password": PASSWORD }).to_string();
+    let (status, body) = home.call(Method::POST, "/sign-in", None, Some(&ok)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["userId"], "alice");
+    assert_eq!(body["expiresIn"], 3600);
+    assert!(body["token"].as_str().is_some_and(|t| t.len() >= 43));
+    let store = &home.t.server.irsp.store;
+    assert!(
+        store
+            .has_app_grant("gateway", "alice")
+            .await
+            .expect("grant")
+    );
+
+    for (user, password) in [
+        ("alice", "wrong"),
+        ("nobody", PASSWORD),
+        // A device account is no CUI user, even with its right password.
+        ("lamp", PASSWORD),
+    ] {
+        let body = json!({ "username": user, "password": password }).to_string();
+        let answer = home.call(Method::POST, "/sign-in", None, Some(&body)).await;
+        assert_error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    assert!(!store.has_app_grant("gateway", "lamp").await.expect("grant"));
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_out_of_sign_in() {
+    let home = Home::start().await;
+    let wrong = json!({ "username": "bob", "password": "guess" }).to_string();
+    for _ in 0..hestia_gateway::auth::MAX_FAILURES {
+        let answer = home
+            .call(Method::POST, "/sign-in", None, Some(&wrong))
+            .await;
+        assert_error(answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // Now even the right password is refused for bob, and only for bob.
+    let right = json!({ "username": "bob", "password": PASSWORD }).to_string();
+    let (status, body) = home
+        .call(Method::POST, "/sign-in", None, Some(&right))
+        .await;
+    assert_error(
+        (status, body.clone()),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many")),
+        "{body}"
+    );
+    home.sign_in("alice").await;
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn the_device_list_shows_each_related_device_with_its_properties() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let (status, body) = home
+        .call(Method::GET, "/users/alice/devices", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let devices = body["devices"].as_array().expect("devices");
+    let ids: Vec<&str> = devices.iter().filter_map(|d| d["id"].as_str()).collect();
+    assert_eq!(ids, ["igrs:lamp", "igrs:plug", "igrs:thermostat"]);
+    let lamp = &devices[0];
+    assert_eq!(lamp["cluster"], "igrs");
+    assert_eq!(lamp["type"], "lamp");
+    assert_eq!(lamp["name"], "lamp");
+    assert_eq!(lamp["online"], true);
+    assert_eq!(lamp["right"], "owner");
+    let brightness = &lamp["properties"][1];
+    assert_eq!(brightness["name"], "brightness");
+    assert_eq!(brightness["type"], "integer");
+    assert_eq!(brightness["unit"], "%");
+    assert_eq!(brightness["access"], "read-write");
+    assert_eq!(
+        (brightness["min"].clone(), brightness["max"].clone()),
+        (json!(0), json!(100))
+    );
+    assert_eq!(devices[1]["online"], false, "the plug never connected");
+
+    // Carol sees only what she is related to, with her right.
+    let carol = home.sign_in("carol").await;
+    let (status, body) = home
+        .call(Method::GET, "/users/carol/devices", Some(&carol), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["devices"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["devices"][0]["right"], "view");
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn properties_are_read_and_set_with_the_users_own_rights() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let (status, body) = home.get(&alice, "alice", "igrs:lamp", "brightness").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({ "deviceId": "igrs:lamp", "property": "brightness", "value": 80 })
+    );
+    let (status, body) = home
+        .put(&alice, "alice", "igrs:lamp", "on", json!(true))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["value"], true);
+    let (status, body) = home.get(&alice, "alice", "igrs:lamp", "on").await;
+    assert_eq!(
+        (status, body["value"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+
+    // Carol may view the lamp, not control it: the router refuses her set as her own.
+    let carol = home.sign_in("carol").await;
+    let (status, body) = home.get(&carol, "carol", "igrs:lamp", "on").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = home
+        .put(&carol, "carol", "igrs:lamp", "on", json!(false))
+        .await;
+    assert_error(refused, StatusCode::FORBIDDEN, "forbidden");
+    // A device she has no relationship with does not exist for her.
+    let unrelated = home.get(&carol, "carol", "igrs:thermostat", "mode").await;
+    assert_error(unrelated, StatusCode::NOT_FOUND, "not_found");
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn igrs_refusals_become_their_cui_codes() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let cases = [
+        (
+            "igrs:thermostat",
+            "temperature",
+            json!(20),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "read_only",
+        ),
+        (
+            "igrs:lamp",
+            "brightness",
+            json!(101),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+        ),
+        (
+            "igrs:thermostat",
+            "mode",
+            json!("turbo"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+        ),
+        (
+            "igrs:lamp",
+            "brightness",
+            json!("bright"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "igrs:lamp",
+            "brightness",
+            json!(null),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "igrs:lamp",
+            "colour",
+            json!("red"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "igrs:ghost",
+            "on",
+            json!(true),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "mqtt:lamp",
+            "on",
+            json!(true),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "lamp",
+            "on",
+            json!(true),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "igrs:lamp",
+            "On",
+            json!(true),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "igrs:plug",
+            "on",
+            json!(true),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unreachable",
+        ),
+    ];
+    for (device, property, value, status, code) in cases {
+        let answer = home
+            .put(&alice, "alice", device, property, value.clone())
+            .await;
+        eprintln!("{device} {property}={value}");
+        assert_error(answer, status, code);
+    }
+    let offline = home.get(&alice, "alice", "igrs:plug", "power").await;
+    assert_error(
+        offline,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unreachable",
+    );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_act_only_for_their_user() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let list = "/users/alice/devices";
+    assert_error(
+        home.call(Method::GET, list, None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        home.call(Method::GET, list, Some("not-a-token"), None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        home.call(Method::GET, "/users/carol/devices", Some(&alice), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let other = home
+        .put(&alice, "carol", "igrs:lamp", "on", json!(true))
+        .await;
+    assert_error(other, StatusCode::FORBIDDEN, "forbidden");
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_oversize_bodies_are_bad_requests() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let property = "/users/alice/devices/igrs:lamp/properties/on";
+    let huge = format!(
+        "{{\"value\":\"{}\"}}",
+        "x".repeat(hestia_gateway::http::MAX_BODY_BYTES)
+    );
+    for body in [
+        "{",
+        "[]",
+        "{\"value\":true,\"extra\":1}",
+        "{}",
+        huge.as_str(),
+    ] {
+        let answer = home
+            .call(Method::PUT, property, Some(&alice), Some(body))
+            .await;
+        assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    for body in ["{\"username\":", "{\"username\":\"alice\"}"] {
+        let answer = home.call(Method::POST, "/sign-in", None, Some(body)).await;
+        assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    // JSON without its content type is refused like malformed JSON.
+    let plain = Request::builder()
+        .method(Method::PUT)
+        .uri(property)
+        .header("authorization", format!("Bearer {alice}"))
+        .header("content-type", "text/plain")
+        .body(Body::from("{\"value\":true}"))
+        .expect("request");
+    assert_error(
+        home.send(plain).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert_error(
+        home.call(Method::GET, "/nowhere", Some(&alice), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        home.call(Method::DELETE, property, Some(&alice), None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    home.stop().await;
+}
