@@ -1,7 +1,8 @@
 //! The application-server interface, in process (ISO/IEC 14543-5-9 §7.3, §8.3): an
 //! application server — the HES gateway, a vendor service — sends and receives stanzas *on
 //! behalf of* an account that granted it that, and the IRSP applies that account's
-//! relationships and rights to every stanza, never the server's own. It also pushes.
+//! relationships and rights to every stanza, never the server's own. It also pushes
+//! ([`AppServer::push`]), to its grantors and the devices they hold rights on only.
 //!
 //! Acting for an account binds an observer session `account@D/app-<name>-<id>`: stanzas it
 //! sends are routed as the account's; answers, messages to that JID, and the presence and
@@ -20,6 +21,7 @@ use hestia_store::StoreError;
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
+use crate::push::{self, PushReport, Retention};
 use crate::{Irsp, Outbound, SessionHandle, SessionInfo};
 
 /// Why the interface refused.
@@ -57,6 +59,17 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whom an application server's push goes to: never beyond the accounts that granted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushTo<'a> {
+    /// An account that granted the server.
+    Account(&'a str),
+    /// The devices on which a granting user holds a right.
+    DevicesOf(&'a str),
+    /// The devices of this IGRS type on which some granting user holds a right.
+    DeviceType(&'a str),
 }
 
 /// One application server known by name.
@@ -129,6 +142,52 @@ impl AppServer {
         Ok(())
     }
 
+    /// A server push (14543-5-8 §11.5) on this server's behalf: `payload` goes out from the
+    /// domain inside `<push/>`, marked `by='<name>'` so no application server passes for the
+    /// operator, and is stored for offline recipients unless transient.
+    pub async fn push(
+        &self,
+        to: PushTo<'_>,
+        mut payload: Element,
+        retention: Retention,
+    ) -> Result<PushReport, AppError> {
+        let recipients = self.push_recipients(to).await?;
+        payload.set_attr("by", self.name.clone());
+        Ok(push::push_to_all(&self.irsp, &recipients, &payload, retention).await)
+    }
+
+    async fn push_recipients(&self, to: PushTo<'_>) -> Result<Vec<String>, AppError> {
+        match to {
+            PushTo::Account(account) => {
+                self.require_grant(account).await?;
+                Ok(vec![account.to_owned()])
+            }
+            PushTo::DevicesOf(user) => {
+                self.require_grant(user).await?;
+                Ok(push::devices_of(&self.irsp, user).await?)
+            }
+            PushTo::DeviceType(device_type) => {
+                let mut reachable = std::collections::BTreeSet::new();
+                for grantor in self.irsp.store.app_grantors(&self.name).await? {
+                    reachable.extend(push::devices_of(&self.irsp, &grantor).await?);
+                }
+                let of_type = self.irsp.store.devices_of_type(device_type).await?;
+                Ok(of_type
+                    .into_iter()
+                    .filter(|d| reachable.contains(d))
+                    .collect())
+            }
+        }
+    }
+
+    async fn require_grant(&self, account: &str) -> Result<(), AppError> {
+        if self.irsp.store.has_app_grant(&self.name, account).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotGranted(account.to_owned()))
+        }
+    }
+
     /// Opens a session acting for `account`, which must have granted this server, under a
     /// fresh resource `app-<name>-<id>`.
     pub async fn act_for(&self, account: &str) -> Result<AppSession, AppError> {
@@ -139,9 +198,7 @@ impl AppServer {
     /// component port names it after the resource the component wrote in `from`). A session
     /// already bound under that JID is replaced: its next `send` fails.
     pub async fn act_for_as(&self, account: &str, suffix: &str) -> Result<AppSession, AppError> {
-        if !self.irsp.store.has_app_grant(&self.name, account).await? {
-            return Err(AppError::NotGranted(account.to_owned()));
-        }
+        self.require_grant(account).await?;
         let kind = self
             .irsp
             .store

@@ -5,6 +5,7 @@
 
 use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
 use hestia_proto::ns;
+use hestia_store::StoreError;
 use hestia_xml::Element;
 
 use crate::journal::StoreOutcome;
@@ -52,6 +53,47 @@ pub async fn push(
 ) -> PushOutcome {
     let message = push_message(irsp, payload, retention);
     deliver_or_store(irsp, localpart, message, retention == Retention::Stored).await
+}
+
+/// What a push to several recipients came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushReport {
+    pub recipients: usize,
+    /// Connections that got it at once.
+    pub delivered: usize,
+    /// Recipients it waits for, stored.
+    pub stored: usize,
+    pub dropped: usize,
+}
+
+/// [`push`] to each of `recipients`.
+pub async fn push_to_all(
+    irsp: &Irsp,
+    recipients: &[String],
+    payload: &Element,
+    retention: Retention,
+) -> PushReport {
+    let mut report = PushReport {
+        recipients: recipients.len(),
+        ..PushReport::default()
+    };
+    for local in recipients {
+        match push(irsp, local, payload.clone(), retention).await {
+            PushOutcome::Delivered(n) => report.delivered += n,
+            PushOutcome::Stored => report.stored += 1,
+            PushOutcome::Dropped => report.dropped += 1,
+        }
+    }
+    report
+}
+
+/// The devices on which the user `localpart` holds a right, sorted: the recipients of a push
+/// "to all devices of a user".
+pub async fn devices_of(irsp: &Irsp, localpart: &str) -> Result<Vec<String>, StoreError> {
+    let snapshot = irsp.relations.snapshot(&irsp.store, localpart).await?;
+    let mut devices: Vec<String> = snapshot.rights.keys().cloned().collect();
+    devices.sort();
+    Ok(devices)
 }
 
 /// Delivers a stanza to the account's available connections (`to` set per connection), or

@@ -15,7 +15,7 @@ use hestia_features::registration::{NewRegistration, Origin, accounts};
 use hestia_proto::Jid;
 use hestia_proto::igrs::RegistrationStatus;
 use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
-use hestia_router::push::{self, PushOutcome, Retention};
+use hestia_router::push::{self, Retention};
 use hestia_store::{AccountKind, DeviceInfo, UserInfo};
 use hestia_xml::Element;
 use serde::Deserialize;
@@ -526,16 +526,12 @@ async fn server_push(State(s): State<HttpState>, Json(b): Json<NewPush>) -> ApiR
     } else {
         Retention::Stored
     };
-    let (mut delivered, mut stored, mut dropped) = (0, 0, 0);
-    for local in &recipients {
-        match push::push(&s.irsp, local, notice.clone(), retention).await {
-            PushOutcome::Delivered(n) => delivered += n,
-            PushOutcome::Stored => stored += 1,
-            PushOutcome::Dropped => dropped += 1,
-        }
-    }
+    let report = push::push_to_all(&s.irsp, &recipients, &notice, retention).await;
     let body = json!({
-        "recipients": recipients.len(), "delivered": delivered, "stored": stored, "dropped": dropped,
+        "recipients": report.recipients,
+        "delivered": report.delivered,
+        "stored": report.stored,
+        "dropped": report.dropped,
     });
     Ok((StatusCode::OK, Json(body)))
 }
@@ -553,15 +549,7 @@ async fn push_recipients(s: &HttpState, b: &NewPush) -> Result<Vec<String>, ApiE
             if existing_account(s, &local).await?.kind != AccountKind::User {
                 return Err(bad_request(format!("{local} is not a user")));
             }
-            let snapshot = s
-                .irsp
-                .relations
-                .snapshot(&s.irsp.store, &local)
-                .await
-                .map_err(internal)?;
-            let mut devices: Vec<String> = snapshot.rights.keys().cloned().collect();
-            devices.sort();
-            Ok(devices)
+            push::devices_of(&s.irsp, &local).await.map_err(internal)
         }
         (None, None, Some(device_type)) => s
             .irsp

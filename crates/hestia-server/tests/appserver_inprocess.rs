@@ -13,7 +13,8 @@ use hestia_client::device::{Device, DeviceIdentity, Request, Value};
 use hestia_client::simulator::Kind;
 use hestia_proto::device::{self, event_node};
 use hestia_proto::{StanzaErrorCondition as Cond, ns};
-use hestia_router::appserver::{AppError, AppServer};
+use hestia_router::appserver::{AppError, AppServer, PushTo};
+use hestia_router::push::Retention;
 use hestia_store::{AccessRight, RelationKind};
 use hestia_testkit::{PASSWORD, TestServer};
 use hestia_xml::Element;
@@ -196,6 +197,78 @@ async fn revoking_the_grant_ends_the_servers_sessions_at_once() {
         app.act_for("alice").await,
         Err(AppError::NotGranted(_))
     ));
+    tasks.abort_all();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn pushes_reach_grantors_and_their_devices_only() {
+    let mut tasks = JoinSet::new();
+    let t = home(&mut tasks).await;
+    // A lamp nobody who granted the server is related to.
+    t.add_device("stranger-lamp", "lamp").await.expect("device");
+    let app = AppServer::new(t.server.irsp.clone(), "gateway").expect("app");
+    let notice = || Element::new("notice", hestia_proto::igrs::NS_PUSH).with_text("hello");
+    let refused = app
+        .push(PushTo::Account("alice"), notice(), Retention::Stored)
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::NotGranted(_))),
+        "{refused:?}"
+    );
+    app.grant("alice").await.expect("grant");
+
+    // Alice is offline (an observer session would not count): the push waits for her.
+    let to_alice = app
+        .push(PushTo::Account("alice"), notice(), Retention::Stored)
+        .await
+        .expect("push");
+    assert_eq!(
+        (to_alice.recipients, to_alice.stored),
+        (1, 1),
+        "{to_alice:?}"
+    );
+    let stored = t
+        .server
+        .irsp
+        .store
+        .take_offline("alice")
+        .await
+        .expect("take");
+    let [stored] = stored.as_slice() else {
+        panic!("one stored push: {stored:?}");
+    };
+    assert!(
+        stored.stanza.contains("by=\"gateway\"") || stored.stanza.contains("by='gateway'"),
+        "marked with the server's name: {}",
+        stored.stanza
+    );
+
+    // Her lamp is online; carol's grant is missing, so only alice's devices count.
+    let to_devices = app
+        .push(PushTo::DevicesOf("alice"), notice(), Retention::Transient)
+        .await
+        .expect("push");
+    assert_eq!(
+        (to_devices.recipients, to_devices.delivered),
+        (1, 1),
+        "{to_devices:?}"
+    );
+    let refused = app
+        .push(PushTo::DevicesOf("carol"), notice(), Retention::Transient)
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::NotGranted(_))),
+        "{refused:?}"
+    );
+    let by_type = app
+        .push(PushTo::DeviceType("lamp"), notice(), Retention::Transient)
+        .await
+        .expect("push");
+    assert_eq!(
+        by_type.recipients, 1,
+        "the stranger's lamp is beyond every grantor: {by_type:?}"
+    );
     tasks.abort_all();
     t.stop().await;
 }
