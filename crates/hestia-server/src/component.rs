@@ -12,6 +12,7 @@
 
 mod connected;
 mod handshake;
+mod push;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -406,3 +406,89 @@ async fn shutdown_closes_the_component_stream_with_system_shutdown() {
     let (_, reply) = tokio::join!(t.stop(), component.read_to_close(REPLY_TIMEOUT));
     assert_stream_error(&reply.expect("closed"), StreamError::SystemShutdown);
 }
+
+#[tokio::test]
+async fn the_component_pushes_to_its_grantors_devices_and_is_told_the_counts() {
+    let mut tasks = JoinSet::new();
+    let t = home(&mut tasks).await;
+    let d = t.domain();
+    let app = AppServer::new(t.server.irsp.clone(), "gateway").expect("app");
+    app.grant("alice").await.expect("grant");
+    let mut component = connected(&t).await;
+    let push = |id: &str, target: &str, payloads: &str| {
+        format!(
+            "<iq type='set' id='{id}' from='gateway.{d}' to='{d}'>\
+             <push xmlns='urn:igrs:ra:0:push' {target}>{payloads}</push></iq>"
+        )
+    };
+    let notice = "<notice>the lamp was left on</notice>";
+
+    let counted = exchange(
+        &mut component,
+        &push(
+            "p1",
+            &format!("devices-of='alice@{d}' transient='true'"),
+            notice,
+        ),
+        "p1",
+    )
+    .await;
+    assert_eq!(counted.attr("type"), Some("result"), "{counted:?}");
+    let counts = counted
+        .get_child("push", "urn:igrs:ra:0:push")
+        .expect("counts");
+    assert_eq!(counts.attr("recipients"), Some("1"), "{counts:?}");
+    assert_eq!(
+        counts.attr("delivered"),
+        Some("1"),
+        "the lamp is online: {counts:?}"
+    );
+
+    // Stored for alice, who is offline.
+    let stored = exchange(
+        &mut component,
+        &push("p2", &format!("to='alice@{d}'"), notice),
+        "p2",
+    )
+    .await;
+    let counts = stored
+        .get_child("push", "urn:igrs:ra:0:push")
+        .expect("counts");
+    assert_eq!(counts.attr("stored"), Some("1"), "{counts:?}");
+    assert_eq!(
+        t.server
+            .irsp
+            .store
+            .count_offline("alice")
+            .await
+            .expect("count"),
+        1
+    );
+
+    let cases = [
+        ("p3", format!("to='carol@{d}'"), notice, Cond::Forbidden),
+        (
+            "p4",
+            format!("to='alice@{d}' device-type='lamp'"),
+            notice,
+            Cond::BadRequest,
+        ),
+        ("p5", format!("to='alice@{d}'"), "", Cond::BadRequest),
+        (
+            "p6",
+            "to='alice@elsewhere.example'".to_owned(),
+            notice,
+            Cond::BadRequest,
+        ),
+    ];
+    for (id, target, payload, want) in cases {
+        let refused = exchange(&mut component, &push(id, &target, payload), id).await;
+        assert_eq!(
+            condition(&refused),
+            Some(want),
+            "{id} {target}: {refused:?}"
+        );
+    }
+    tasks.abort_all();
+    t.stop().await;
+}

@@ -188,7 +188,8 @@ impl Connected {
         Ok(bounce(&stanza, Cond::Forbidden))
     }
 
-    /// A stanza from the component's own address: IQ gets to the IRSP, answers to requests.
+    /// A stanza from the component's own address: IQ gets to the IRSP, push requests
+    /// ([`super::push`]), answers to requests.
     async fn as_own_address(&mut self, from: &Jid, stanza: Element) -> Reply {
         let to = stanza.attr("to").and_then(|t| Jid::parse(t).ok());
         let iq_type = (stanza.name() == "iq")
@@ -198,6 +199,12 @@ impl Connected {
             (Some(IqType::Result | IqType::Error), Some(to)) => {
                 self.answer(from, &to, stanza);
                 None
+            }
+            (Some(IqType::Set), Some(to)) if from.local().is_none() && self.irsp.is_domain(&to) => {
+                match super::push::request(&stanza) {
+                    Some(request) => Some(super::push::answer(&self.app, &stanza, request).await),
+                    None => bounce(&stanza, Cond::Forbidden),
+                }
             }
             (Some(IqType::Get), Some(to))
                 if from.local().is_none()
