@@ -117,6 +117,15 @@ impl Server {
         let component_addr = components.listen(&config.component.listen).await?;
         let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
+        let gateway = hestia_gateway::HesGateway::new(irsp.clone())?;
+        let hears_devices = gateway.listen();
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = hears_devices => {}
+            }
+        });
         let state = http::HttpState {
             irsp: irsp.clone(),
             registrar: registrar.clone(),
@@ -132,7 +141,7 @@ impl Server {
                     .parse::<SocketAddr>()
                     .is_ok_and(|a| a.ip().is_loopback()),
             }),
-            gateway: Arc::new(hestia_gateway::HesGateway::new(irsp.clone())?),
+            gateway,
         };
         let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
         Ok(Server {
