@@ -17,6 +17,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::model::{CuiError, DeviceId, ErrorCode};
+use crate::webhook::{Callback, Delivery, Policy, Webhook};
 
 /// The event every device has: its connection to its cluster came or went.
 pub const ONLINE: &str = "online";
@@ -83,6 +84,8 @@ pub struct Subscription {
     filter: Filter,
     expires_at: Mutex<SystemTime>,
     seq: AtomicU64,
+    /// Where notifications go when not to the user's streams.
+    webhook: Option<Webhook>,
 }
 
 impl Subscription {
@@ -102,6 +105,8 @@ impl Subscription {
             filter: self.filter.clone(),
             expires_at: rfc3339(self.expires_at()),
             seq: self.seq.load(Ordering::Relaxed),
+            callback: self.webhook.as_ref().map(|w| w.callback.url.to_string()),
+            suspended: self.webhook.as_ref().map(|w| w.health.is_suspended()),
         }
     }
 }
@@ -118,6 +123,12 @@ pub struct SubscriptionView {
     pub expires_at: String,
     /// The `seq` of the last notification sent (0: none yet).
     pub seq: u64,
+    /// The webhook URL, when notifications are POSTed rather than streamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
+    /// Whether the webhook is suspended after repeated failures (renewing resumes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
 }
 
 /// One notification, serialized once as the envelope of `../shared/DESIGN.md` §4.
@@ -137,6 +148,8 @@ pub struct SubscribeRequest {
     pub event: String,
     pub filter: Filter,
     pub expires_in: Duration,
+    /// POST notifications here instead of streaming them.
+    pub callback: Option<Callback>,
 }
 
 /// Subscriptions by the (device, event) they listen to.
@@ -148,9 +161,28 @@ pub struct Events {
     by_id: RwLock<HashMap<String, Arc<Subscription>>>,
     by_topic: RwLock<ByTopic>,
     streams: RwLock<HashMap<String, broadcast::Sender<Arc<Notification>>>>,
+    webhooks: Webhooks,
+}
+
+/// What webhook deliveries share: one HTTP client (its connection pool), the retry policy and
+/// the delivery tasks.
+#[derive(Debug, Default)]
+struct Webhooks {
+    client: reqwest::Client,
+    policy: Mutex<Policy>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Events {
+    /// How hard webhooks are tried from now on (tests shorten the back-off).
+    pub fn set_webhook_policy(&self, policy: Policy) {
+        *self
+            .webhooks
+            .policy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
     /// Records a subscription the gateway has checked the user may make.
     pub fn subscribe(
         &self,
@@ -174,6 +206,19 @@ impl Events {
             filter: request.filter,
             expires_at: Mutex::new(now + request.expires_in),
             seq: AtomicU64::new(0),
+            webhook: request.callback.map(|callback| {
+                let policy = *self
+                    .webhooks
+                    .policy
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                Webhook::start(
+                    callback,
+                    self.webhooks.client.clone(),
+                    policy,
+                    &self.webhooks.tasks,
+                )
+            }),
         });
         by_id.insert(subscription.id.clone(), subscription.clone());
         drop(by_id);
@@ -206,6 +251,9 @@ impl Events {
             .expires_at
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = SystemTime::now() + expires_in;
+        if let Some(webhook) = &subscription.webhook {
+            webhook.health.resume();
+        }
         Ok(subscription.view())
     }
 
@@ -266,6 +314,13 @@ impl Events {
     /// returns how many streams got it.
     pub fn notify(&self, subscription: &Subscription, event: &DeviceEvent) -> usize {
         let seq = subscription.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(webhook) = &subscription.webhook {
+            let delivery = Delivery {
+                event_id: event.event_id.clone(),
+                envelope: envelope(subscription, seq, event).to_string(),
+            };
+            return usize::from(webhook.send(delivery));
+        }
         let streams = read(&self.streams);
         let Some(tx) = streams.get(&subscription.user) else {
             return 0;
@@ -377,6 +432,7 @@ mod tests {
             event: name.to_owned(),
             filter,
             expires_in: DEFAULT_EXPIRES,
+            callback: None,
         }
     }
 

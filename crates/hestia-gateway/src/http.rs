@@ -22,6 +22,7 @@ use crate::model::{
     CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, SetOptions, value_from_json,
 };
 use crate::operations;
+use crate::webhook::Callback;
 
 /// The largest request body accepted; every CUI request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -316,6 +317,15 @@ struct SubscribeBody {
     event: String,
     filter: Option<serde_json::Value>,
     expires_in: Option<u64>,
+    callback: Option<CallbackBody>,
+}
+
+/// Where a peer wants notifications POSTed. No `Debug`: it holds a secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackBody {
+    url: String,
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -360,6 +370,10 @@ async fn subscribe(
         event: body.event,
         filter: Filter::parse(body.filter.as_ref())?,
         expires_in: expires_in(body.expires_in)?,
+        callback: body
+            .callback
+            .map(|c| Callback::parse(&c.url, &c.secret))
+            .transpose()?,
     };
     let made = gateway
         .execute(Operation::Subscribe { user, request })

@@ -15,6 +15,7 @@ pub mod model;
 pub mod operations;
 pub mod stream;
 pub mod values;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};

@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, BodyDataStream};
@@ -16,6 +18,7 @@ use common::{Home, assert_error};
 use futures_util::StreamExt;
 use hestia_client::device::{Device, DeviceIdentity};
 use hestia_client::simulator::{self, Behaviour, Kind};
+use hestia_gateway::webhook::{Policy, sign};
 use hestia_proto::igrs::NS_DEVICE;
 use hestia_store::RelationshipChange;
 use hestia_testkit::PASSWORD;
@@ -706,5 +709,148 @@ async fn a_command_for_an_offline_device_waits_for_it_when_asked() {
     let (status, read) = home.get(&token, "alice", "igrs:porch", "on").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(read["value"], true, "the queued command reached the lamp");
+    home.stop().await;
+}
+
+/// What a webhook receiver saw: the signature headers and the body.
+#[derive(Debug)]
+struct Posted {
+    timestamp: u64,
+    signature: String,
+    event_id: String,
+    body: String,
+}
+
+/// A webhook receiver on loopback that answers `500` while `failing` is set; its URL and what
+/// it receives.
+async fn receiver(
+    home: &mut Home,
+    failing: Arc<AtomicBool>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<Posted>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let hook = move |headers: axum::http::HeaderMap, body: String| {
+        let (tx, failing) = (tx.clone(), failing.clone());
+        async move {
+            let header = |n: &str| headers[n].to_str().expect("header").to_owned();
+            let _ = tx.send(Posted {
+                timestamp: header("hestia-timestamp").parse().expect("timestamp"),
+                signature: header("hestia-signature"),
+                event_id: header("hestia-event-id"),
+                body,
+            });
+            if failing.load(Ordering::SeqCst) {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::NO_CONTENT
+            }
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(hook));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    home.tasks.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, rx)
+}
+
+async fn posted(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Posted>) -> Posted {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a POST within 10 s")
+        .expect("receiver running")
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_and_suspended_after_repeated_failure() {
+    let mut home = Home::start().await;
+    home.gateway.events().set_webhook_policy(Policy {
+        attempts: 2,
+        first_backoff: Duration::from_millis(50),
+        suspend_after: 2,
+        timeout: Duration::from_secs(5),
+    });
+    let failing = Arc::new(AtomicBool::new(true));
+    let (url, mut rx) = receiver(&mut home, failing.clone()).await;
+    let token = home.sign_in("alice").await;
+    let secret = "a-shared-secret-of-peers";
+    let (status, view) = subscribe(
+        &home,
+        &token,
+        "alice",
+        json!({"deviceId": "igrs:lamp", "event": "property",
+               "callback": {"url": url, "secret": secret}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["callback"], url.as_str());
+    assert_eq!(view["suspended"], false);
+    let id = view["subscriptionId"].as_str().expect("id").to_owned();
+    let set = |value: Value, property: &'static str| {
+        let home = &home;
+        let token = token.clone();
+        async move {
+            home.put(&token, "alice", "igrs:lamp", property, value)
+                .await
+        }
+    };
+
+    // Refused once, retried, then taken: the same signed notification both times.
+    set(json!(true), "on").await;
+    let first = posted(&mut rx).await;
+    failing.store(false, Ordering::SeqCst);
+    let retried = posted(&mut rx).await;
+    assert_eq!(first.event_id, retried.event_id);
+    assert_eq!(first.body, retried.body);
+    for p in [&first, &retried] {
+        assert_eq!(p.signature, sign(secret, p.timestamp, &p.body), "signed");
+        assert_ne!(
+            p.signature,
+            sign("another-secret-entirely", p.timestamp, &p.body)
+        );
+    }
+    let envelope: Value = serde_json::from_str(&retried.body).expect("envelope");
+    assert_eq!(envelope["body"]["seq"], 1);
+    assert_eq!(envelope["body"]["eventId"], retried.event_id.as_str());
+    assert_eq!(
+        envelope["body"]["payload"],
+        json!({"property": "on", "value": true})
+    );
+
+    // Two notifications fail every attempt: the subscription is suspended.
+    failing.store(true, Ordering::SeqCst);
+    for value in [10, 20] {
+        set(json!(value), "brightness").await;
+        for _ in 0..2 {
+            posted(&mut rx).await;
+        }
+    }
+    let one = format!("/users/alice/subscriptions/{id}");
+    let mut suspended = Value::Null;
+    for _ in 0..50 {
+        suspended = home.call(Method::GET, &one, Some(&token), None).await.1;
+        if suspended["suspended"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(suspended["suspended"], true, "{suspended}");
+    failing.store(false, Ordering::SeqCst);
+    set(json!(30), "brightness").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "a suspended webhook is not called");
+
+    // Renewing resumes it; the seq shows what was lost.
+    let renew = json!({"expiresIn": 600}).to_string();
+    let (_, renewed) = home
+        .call(Method::PUT, &one, Some(&token), Some(&renew))
+        .await;
+    assert_eq!(renewed["suspended"], false);
+    set(json!(40), "brightness").await;
+    let resumed: Value = serde_json::from_str(&posted(&mut rx).await.body).expect("json");
+    assert_eq!(resumed["body"]["seq"], 5);
+    assert_eq!(resumed["body"]["payload"]["value"], 40);
     home.stop().await;
 }
