@@ -32,6 +32,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
             "/users/{user}/devices/{device}/properties/{property}",
             get(get_property).put(set_property),
         )
+        .merge(crate::sharing::routes())
         .fallback(|| async { CuiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             CuiError::bad_request("method not allowed on this resource")
@@ -114,7 +115,7 @@ impl FromRequestParts<Arc<HesGateway>> for SignedIn {
 
 impl SignedIn {
     /// A user acts only as themself: `{u}` in the path must be the token's user.
-    fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
+    pub(crate) fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
         if self.0 == path_user {
             Ok(self.0)
         } else {
@@ -207,5 +208,6 @@ async fn run(gateway: &HesGateway, op: Operation) -> Result<Response, CuiError> 
     Ok(match gateway.execute(op).await? {
         Outcome::Devices(devices) => Json(json!({ "devices": devices })).into_response(),
         Outcome::Property(p) => Json(p).into_response(),
+        Outcome::Sharing(s) => s.into_response(),
     })
 }

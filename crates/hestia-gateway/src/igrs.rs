@@ -16,6 +16,8 @@ use hestia_router::appserver::{AppError, AppServer, AppSession};
 use hestia_router::relations::Snapshot;
 use hestia_xml::Element;
 
+mod sharing;
+
 use crate::model::{
     CuiError, DeviceId, DeviceView, ErrorCode, PropertyName, PropertyValue, PropertyView,
 };

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod http;
 pub mod igrs;
 pub mod model;
+pub mod sharing;
 
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ impl HesGateway {
                 .set(&user, &device, &property, value)
                 .await
                 .map(Outcome::Property),
+            Operation::Sharing(op) => self.igrs.sharing(op).await.map(Outcome::Sharing),
         }
     }
 }

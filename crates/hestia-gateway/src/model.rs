@@ -111,6 +111,8 @@ pub enum Operation {
         property: PropertyName,
         value: Value,
     },
+    /// Sharing a device and resetting its verification code ([`crate::sharing`]).
+    Sharing(crate::sharing::SharingOp),
 }
 
 /// What an [`Operation`] produced.
@@ -119,6 +121,7 @@ pub enum Outcome {
     Devices(Vec<DeviceView>),
     /// The value read, or the value now set.
     Property(PropertyValue),
+    Sharing(crate::sharing::SharingOutcome),
 }
 
 /// One device in a user's device list.
