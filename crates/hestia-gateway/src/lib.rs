@@ -7,6 +7,7 @@
 //! only through the application-server interface and the router's domain functions.
 
 pub mod auth;
+pub mod console;
 pub mod http;
 pub mod igrs;
 pub mod model;
