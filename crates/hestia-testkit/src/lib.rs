@@ -1,6 +1,7 @@
 //! Test support: an in-process Hestia on `127.0.0.1:0` with a temporary SQLite store and its
 //! own CA, plus helpers to create accounts and log clients in. Each test gets a fresh server.
 
+pub mod e2e;
 pub mod raw;
 
 use std::net::SocketAddr;

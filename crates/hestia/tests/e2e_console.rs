@@ -16,25 +16,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::Server;
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "test-harness input set by scripts/test, not server configuration"
-)]
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The value of `var`, or None after printing why the test is skipped; panics under CI.
-fn tool(var: &str, what: &str) -> Option<String> {
-    if let Some(v) = env(var) {
-        return Some(v);
-    }
-    let reason = format!("{var} is not set ({what}); run scripts/test, which installs it");
-    assert!(env("CI").as_deref() != Some("true"), "CI=true: {reason}");
-    eprintln!("SKIPPED: {reason}");
-    None
-}
+use hestia_testkit::e2e::tool;
 
 #[test]
 fn console_in_headless_chromium_signs_in_controls_shares_and_shows_refusals() {
