@@ -16,7 +16,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     form-action 'none'; frame-ancestors 'none'";
 
 /// The console's files: (path, content type, body).
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 7] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -31,6 +31,16 @@ const FILES: [(&str, &str, &str); 5] = [
         "/api.js",
         "text/javascript; charset=utf-8",
         include_str!("../console/api.js"),
+    ),
+    (
+        "/events.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/events.js"),
+    ),
+    (
+        "/chart.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/chart.js"),
     ),
     (
         "/view.js",
