@@ -152,6 +152,14 @@ async function asBob(browser) {
   check("bob's view right offers no switch", (await lamp.getByRole("switch").count()) === 0);
   await eventually("bob reads the lamp on", async () =>
     (await lamp.locator("output").first().textContent()) === "on");
+  await page.getByLabel("Device id").fill("igrs:thermostat-1");
+  await page.getByRole("button", { name: "Ask", exact: true }).click();
+  await eventually("bob asks for the thermostat from the console", async () =>
+    (await page.locator("#ask-result").textContent()).includes("Asked for igrs:thermostat-1"));
+  const alice = await api("alice", "wonderland-1");
+  await eventually("alice, the owner, has bob's request", async () =>
+    JSON.stringify((await alice("/devices/igrs:thermostat-1/shares")).requests) ===
+      JSON.stringify([{ userId: "bob", right: "view" }]));
   await page.screenshot({ path: `${process.env.SCREENSHOTS}/bob-desktop.png`, fullPage: true });
   await context.close();
 }

@@ -64,4 +64,6 @@ export const share = (d, user, right) =>
   request("PUT", `${devicePath(d)}/shares/${encodeURIComponent(user)}`, { right });
 export const unshare = (d, user) =>
   request("DELETE", `${devicePath(d)}/shares/${encodeURIComponent(user)}`);
+export const ask = (deviceId, right) =>
+  request("POST", `${userPath()}/device-requests`, { deviceId, right });
 export const resetCode = (d) => request("POST", `${devicePath(d)}/verification-code`);

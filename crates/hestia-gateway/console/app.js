@@ -115,6 +115,16 @@ $("sign-in").addEventListener("submit", async (ev) => {
   }
 });
 $("sign-out").addEventListener("click", () => signOut());
+$("ask").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const device = $("ask-device").value.trim();
+  try {
+    await api.ask(device, $("ask-right").value);
+    $("ask-result").textContent = `Asked for ${device}; its owner decides.`;
+  } catch (e) {
+    $("ask-result").textContent = `Could not ask for ${device}: ${e.message}`;
+  }
+});
 $("refresh").addEventListener("click", loadDevices);
 
 if (api.session()) {

@@ -397,3 +397,79 @@ async fn every_refusal_has_its_code() {
     );
     h.t.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_asks_and_the_owner_sees_the_request() {
+    let h = Home::start().await;
+    let (alice, erin) = (h.sign_in("alice").await, h.sign_in("erin").await);
+    let ask = |device: &str, right: &str| json!({"deviceId": device, "right": right});
+    let uri = "/users/erin/device-requests";
+    let (status, body) = h
+        .call(Method::POST, uri, &erin, Some(ask("igrs:camera", "view")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"deviceId": "igrs:camera", "right": "view"}));
+    let (_, listed) = h.shares(&alice, "alice", "camera").await;
+    assert_eq!(
+        listed["requests"],
+        json!([{"userId": "erin", "right": "view"}]),
+        "{listed}"
+    );
+    let (status, _) = h
+        .share(&alice, "alice", "camera", "erin", json!({"right": "view"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.right("erin", "camera").await, Some(AccessRight::View));
+    // Asking again with access is a conflict; a bad right, id or body is a bad request.
+    let refusals = [
+        (
+            uri,
+            ask("igrs:camera", "view"),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            uri,
+            ask("igrs:lamp", "owner"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            uri,
+            ask("lamp", "view"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            uri,
+            json!({"deviceId": "igrs:lamp"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            uri,
+            ask("mqtt:lamp", "view"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/users/alice/device-requests",
+            ask("igrs:lamp", "view"),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ];
+    for (path, body, status, code) in refusals {
+        assert_error(
+            h.call(Method::POST, path, &erin, Some(body)).await,
+            status,
+            code,
+        );
+    }
+    // A device nobody has is answered as any unanswered request: accepted, and nothing more.
+    let (status, _) = h
+        .call(Method::POST, uri, &erin, Some(ask("igrs:nothing", "view")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    h.t.stop().await;
+}

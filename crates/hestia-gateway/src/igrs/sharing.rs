@@ -13,7 +13,9 @@ use hestia_xml::Element;
 
 use super::{CLUSTER, IgrsCluster, app_error};
 use crate::model::{CuiError, DeviceId, ErrorCode};
-use crate::sharing::{Grant, NewCode, Request, Share, Shares, SharingOp, SharingOutcome};
+use crate::sharing::{
+    Asked, Grant, NewCode, Request, Share, ShareRight, Shares, SharingOp, SharingOutcome,
+};
 
 impl IgrsCluster {
     /// Carries out one sharing operation for its user.
@@ -76,6 +78,14 @@ impl IgrsCluster {
                 self.to_irsp(&user, payload, &with, &device).await?;
                 Ok(SharingOutcome::Unshared)
             }
+            SharingOp::Ask {
+                user,
+                device,
+                right,
+            } => self
+                .ask(&user, &device, right)
+                .await
+                .map(SharingOutcome::Asked),
             SharingOp::ResetCode { user, device } => {
                 let (device_jid, _) = self.related(&user, &device).await?;
                 let reset = Element::new("reset", NS_VCODE).with_attr("device", device_jid);
@@ -130,6 +140,38 @@ impl IgrsCluster {
             device_id: device.clone(),
             shares,
             requests,
+        })
+    }
+
+    /// A subscription request naming a right, sent as the user (Fig. 4): the IRSP hands it to
+    /// the owner and admins. An unknown device is answered as an unanswered request is (the
+    /// IRSP never tells which devices exist), so this is `202` either way.
+    async fn ask(
+        &self,
+        user: &str,
+        device: &DeviceId,
+        right: ShareRight,
+    ) -> Result<Asked, CuiError> {
+        if device.cluster() != CLUSTER {
+            return Err(CuiError::not_found(format!("no device {device}")));
+        }
+        if self.snapshot(device.local()).await?.right(user).is_some() {
+            return Err(CuiError::new(
+                ErrorCode::Conflict,
+                format!("you have access to {device} already"),
+            ));
+        }
+        let jid = Jid::bare(device.local(), self.irsp().domain.domain())
+            .map_err(|_| CuiError::bad_request("not a valid device id"))?;
+        let request = Element::new("presence", ns::CLIENT)
+            .with_attr("to", jid.to_string())
+            .with_attr("type", "subscribe")
+            .with_child(Element::new("relation", NS_RELATION).with_attr("right", right.as_str()));
+        let session = self.app.act_for(user).await.map_err(app_error)?;
+        session.send(request).await.map_err(app_error)?;
+        Ok(Asked {
+            device_id: device.clone(),
+            right,
         })
     }
 
