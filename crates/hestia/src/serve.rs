@@ -128,7 +128,7 @@ fn print_banner(
     if let Some(a) = server.http_addr {
         let _ = writeln!(
             out,
-            "  HTTP:        http://{a}/  (admin API /admin/v1, /metrics, /health, /ready)"
+            "  HTTP:        http://{a}/  (web console /, CUI /cui/v1, admin API /admin/v1, /metrics, /health, /ready)"
         );
         if config.websocket.enabled {
             let _ = writeln!(
