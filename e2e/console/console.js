@@ -74,6 +74,12 @@ async function asAlice(browser) {
   const csp = response.headers()["content-security-policy"] ?? "";
   check("the console is served with a strict CSP", csp.includes("script-src 'self'") && !csp.includes("unsafe"), csp);
 
+  await page.keyboard.press("Tab");
+  const first = await page.evaluate(() => document.activeElement.textContent);
+  await page.keyboard.press("Tab");
+  const second = await page.evaluate(() => document.activeElement.id);
+  check("the keyboard reaches the skip link, then the username", first === "Skip to content" && second === "username",
+    `${first}, ${second}`);
   await page.getByLabel("Username").fill("alice");
   await page.getByLabel("Password").fill("wrong-password");
   await page.getByRole("button", { name: "Sign in" }).click();
