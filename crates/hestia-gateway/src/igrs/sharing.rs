@@ -30,54 +30,8 @@ impl IgrsCluster {
                 device,
                 with,
                 right,
-            } => {
-                let (device_jid, target) = self.owned(&user, &device).await?;
-                let payload = if target.right(&with).is_some() {
-                    Element::new("rights", NS_RIGHTS)
-                        .with_attr("device", device_jid)
-                        .with_child(
-                            Element::new("grant", NS_RIGHTS)
-                                .with_attr("user", self.user_jid(&with)?)
-                                .with_attr("right", right.as_str()),
-                        )
-                } else {
-                    Element::new("approve", NS_RELATION)
-                        .with_attr("device", device_jid)
-                        .with_attr("requester", self.user_jid(&with)?)
-                        .with_attr("right", right.as_str())
-                };
-                self.to_irsp(&user, payload, &with, &device).await?;
-                Ok(SharingOutcome::Shared(Share {
-                    device_id: device,
-                    user_id: with,
-                    right,
-                }))
-            }
-            SharingOp::Unshare { user, device, with } => {
-                let (device_jid, target) = self.owned(&user, &device).await?;
-                if with == user {
-                    // A release of oneself would be leaving the device, not a share.
-                    return Err(CuiError::forbidden(
-                        "your own access is not a share; the owner changes only by transfer",
-                    ));
-                }
-                let is_pending = target.item(&with).is_some_and(|i| i.pending_in.is_some());
-                let payload = match (target.right(&with), is_pending) {
-                    (Some(_), _) => Element::new("release", NS_RELATION)
-                        .with_attr("device", device_jid)
-                        .with_attr("user", self.user_jid(&with)?),
-                    (None, true) => Element::new("reject", NS_RELATION)
-                        .with_attr("device", device_jid)
-                        .with_attr("requester", self.user_jid(&with)?),
-                    (None, false) => {
-                        return Err(CuiError::not_found(format!(
-                            "{with} has no access to {device} and no request for it"
-                        )));
-                    }
-                };
-                self.to_irsp(&user, payload, &with, &device).await?;
-                Ok(SharingOutcome::Unshared)
-            }
+            } => self.share(&user, device, with, right).await,
+            SharingOp::Unshare { user, device, with } => self.unshare(&user, &device, &with).await,
             SharingOp::Ask {
                 user,
                 device,
@@ -86,21 +40,88 @@ impl IgrsCluster {
                 .ask(&user, &device, right)
                 .await
                 .map(SharingOutcome::Asked),
-            SharingOp::ResetCode { user, device } => {
-                let (device_jid, _) = self.related(&user, &device).await?;
-                let reset = Element::new("reset", NS_VCODE).with_attr("device", device_jid);
-                let answer = self.to_irsp(&user, reset, &user, &device).await?;
-                let code = answer
-                    .get_child("reset", NS_VCODE)
-                    .and_then(|r| r.get_child("code", NS_VCODE))
-                    .map(|c| c.text())
-                    .ok_or_else(|| CuiError::internal("the IRSP's reset answer lacks a code"))?;
-                Ok(SharingOutcome::Code(NewCode {
-                    device_id: device,
-                    code,
-                }))
-            }
+            SharingOp::ResetCode { user, device } => self.reset_code(&user, device).await,
         }
+    }
+
+    /// A new right for a user who holds one (`<rights>` set), else the answer to their
+    /// request (`<approve>`; IGRS 103 when they made none).
+    async fn share(
+        &self,
+        user: &str,
+        device: DeviceId,
+        with: String,
+        right: ShareRight,
+    ) -> Result<SharingOutcome, CuiError> {
+        let (device_jid, target) = self.owned(user, &device).await?;
+        let payload = if target.right(&with).is_some() {
+            Element::new("rights", NS_RIGHTS)
+                .with_attr("device", device_jid)
+                .with_child(
+                    Element::new("grant", NS_RIGHTS)
+                        .with_attr("user", self.user_jid(&with)?)
+                        .with_attr("right", right.as_str()),
+                )
+        } else {
+            Element::new("approve", NS_RELATION)
+                .with_attr("device", device_jid)
+                .with_attr("requester", self.user_jid(&with)?)
+                .with_attr("right", right.as_str())
+        };
+        self.to_irsp(user, payload, &with, &device).await?;
+        Ok(SharingOutcome::Shared(Share {
+            device_id: device,
+            user_id: with,
+            right,
+        }))
+    }
+
+    /// Releases a user who holds a right (`<release>`) or declines a request (`<reject>`).
+    async fn unshare(
+        &self,
+        user: &str,
+        device: &DeviceId,
+        with: &str,
+    ) -> Result<SharingOutcome, CuiError> {
+        let (device_jid, target) = self.owned(user, device).await?;
+        if with == user {
+            // A release of oneself would be leaving the device, not a share.
+            return Err(CuiError::forbidden(
+                "your own access is not a share; the owner changes only by transfer",
+            ));
+        }
+        let is_pending = target.item(with).is_some_and(|i| i.pending_in.is_some());
+        let payload = match (target.right(with), is_pending) {
+            (Some(_), _) => Element::new("release", NS_RELATION)
+                .with_attr("device", device_jid)
+                .with_attr("user", self.user_jid(with)?),
+            (None, true) => Element::new("reject", NS_RELATION)
+                .with_attr("device", device_jid)
+                .with_attr("requester", self.user_jid(with)?),
+            (None, false) => {
+                return Err(CuiError::not_found(format!(
+                    "{with} has no access to {device} and no request for it"
+                )));
+            }
+        };
+        self.to_irsp(user, payload, with, device).await?;
+        Ok(SharingOutcome::Unshared)
+    }
+
+    /// `<reset device='…'/>`: the IRSP picks the new code and returns it.
+    async fn reset_code(&self, user: &str, device: DeviceId) -> Result<SharingOutcome, CuiError> {
+        let (device_jid, _) = self.related(user, &device).await?;
+        let reset = Element::new("reset", NS_VCODE).with_attr("device", device_jid);
+        let answer = self.to_irsp(user, reset, user, &device).await?;
+        let code = answer
+            .get_child("reset", NS_VCODE)
+            .and_then(|r| r.get_child("code", NS_VCODE))
+            .map(|c| c.text())
+            .ok_or_else(|| CuiError::internal("the IRSP's reset answer lacks a code"))?;
+        Ok(SharingOutcome::Code(NewCode {
+            device_id: device,
+            code,
+        }))
     }
 
     /// The grants (`<rights>` get as the user) and the pending requests of a device the user
@@ -264,10 +285,11 @@ fn relation_refusal(error: &StanzaError, other: &str, device: &DeviceId) -> CuiE
             ),
         ),
         R::NotRelated => CuiError::not_found(format!("{other} has no access to {device}")),
-        R::OwnerProtected => CuiError::forbidden(refusal.meaning()),
-        R::InsufficientRight | R::PolicyRefuses | R::WrongCode | R::CodeLockedOut => {
-            CuiError::forbidden(refusal.meaning())
-        }
+        R::OwnerProtected
+        | R::InsufficientRight
+        | R::PolicyRefuses
+        | R::WrongCode
+        | R::CodeLockedOut => CuiError::forbidden(refusal.meaning()),
         R::BadRequest => CuiError::bad_request(refusal.meaning()),
     }
 }
