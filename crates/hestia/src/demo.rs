@@ -25,28 +25,31 @@ pub const USERS: [(&str, &str); 2] = [("alice", "wonderland-1"), ("bob", "builde
 pub const CODE: &str = "123456";
 /// The password of every demo device.
 const DEVICE_PASSWORD: &str = "simulated-device";
-/// Chance per second that the demo camera sees motion: about one event every ten seconds.
-const MOTION_CHANCE: f64 = 0.1;
+/// Chance per second that the demo camera sees motion, unless `--motion-chance` says: about
+/// one event every ten seconds.
+pub const MOTION_CHANCE: f64 = 0.1;
 /// The device bob has asked for, and the right he asked for.
 const BOB_ASKS_FOR: (&str, &str) = ("lamp-1", "control");
 
-/// Where the demo keeps its data and whether it is thrown away on exit.
+/// Where the demo keeps its data, whether it is thrown away on exit, and how its camera behaves.
 #[derive(Debug)]
 pub struct DemoData {
     pub dir: PathBuf,
     pub is_kept: bool,
+    pub motion_chance: f64,
 }
 
 impl DemoData {
     /// `kept` when `--data-dir` was given, else a fresh directory under the system's temp dir.
-    pub fn choose(kept: Option<PathBuf>) -> DemoData {
-        match kept {
-            Some(dir) => DemoData { dir, is_kept: true },
-            None => DemoData {
-                dir: std::env::temp_dir()
-                    .join(format!("hestia-demo-{:016x}", rand::random::<u64>())),
-                is_kept: false,
-            },
+    pub fn choose(kept: Option<PathBuf>, motion_chance: f64) -> DemoData {
+        let is_kept = kept.is_some();
+        let dir = kept.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("hestia-demo-{:016x}", rand::random::<u64>()))
+        });
+        DemoData {
+            dir,
+            is_kept,
+            motion_chance,
         }
     }
 
@@ -123,7 +126,11 @@ pub type Devices = JoinSet<(String, Result<(), hestia_client::ClientError>)>;
 
 /// Creates what is missing (users, devices, alice's ownership, bob's request) and starts the
 /// simulated devices.
-pub async fn populate(server: &hestia_server::Server, domain: &str) -> Result<Devices> {
+pub async fn populate(
+    server: &hestia_server::Server,
+    domain: &str,
+    data: &DemoData,
+) -> Result<Devices> {
     for (name, password) in USERS {
         ensure_user(server, name, password).await?;
     }
@@ -135,7 +142,7 @@ pub async fn populate(server: &hestia_server::Server, domain: &str) -> Result<De
     let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     let opts = ConnectOptions::new(c2s, domain.to_owned()).with_ca_pem(pem);
     let behaviour = Behaviour {
-        motion_chance: MOTION_CHANCE,
+        motion_chance: data.motion_chance,
         ..Behaviour::default()
     };
     let mut devices = Devices::new();

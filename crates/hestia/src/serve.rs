@@ -13,13 +13,16 @@ pub struct ServeArgs {
     /// only, in a fresh temporary data dir (kept only when --data-dir is given).
     #[arg(long)]
     demo: bool,
+    /// With --demo: the chance per second that the demo camera sees motion (0 to 1).
+    #[arg(long, requires = "demo", default_value_t = crate::demo::MOTION_CHANCE)]
+    motion_chance: f64,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let mut config = args.config.load()?;
     let demo = args
         .demo
-        .then(|| crate::demo::DemoData::choose(args.config.data_dir.clone()));
+        .then(|| crate::demo::DemoData::choose(args.config.data_dir.clone(), args.motion_chance));
     if let Some(data) = &demo {
         crate::demo::prepare(&mut config, data)?;
     }
@@ -48,7 +51,7 @@ async fn serve(config: hestia_server::Config, demo: Option<&crate::demo::DemoDat
     let domain = config.server.domain.clone();
     let server = hestia_server::Server::start(config.clone()).await?;
     let mut devices = match demo {
-        Some(_) => match crate::demo::populate(&server, &domain).await {
+        Some(data) => match crate::demo::populate(&server, &domain, data).await {
             Ok(devices) => devices,
             Err(e) => {
                 server.shutdown().await;
