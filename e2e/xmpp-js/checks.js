@@ -1,4 +1,7 @@
-// What both e2e scripts share: PASS/FAIL reporting, a deadline on every wait, and the exit code.
+// What both e2e scripts share: PASS/FAIL reporting, a deadline on every wait, the exit code,
+// and the chat-message check.
+
+import { xml } from "@xmpp/client";
 
 export const WAIT_MS = 20_000;
 
@@ -21,6 +24,18 @@ export function within(promise, what) {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${WAIT_MS} ms`)), WAIT_MS);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Sends the chat message `body` from `sender` to `recipient` (each `{ xmpp, jid }`, the client
+ * with a `nextMessage()`), awaits it and checks it arrived as the check `delivered`; when a
+ * `stamped` check is named, also that the server stamped it with the sender's full JID.
+ */
+export async function checkChat(sender, recipient, body, { delivered, stamped }) {
+  await sender.xmpp.send(xml("message", { to: recipient.jid, type: "chat" }, xml("body", {}, body)));
+  const got = await recipient.xmpp.nextMessage();
+  check(delivered, got.getChildText("body") === body, got.toString());
+  if (stamped) check(stamped, got.attrs.from === sender.jid, got.attrs.from);
 }
 
 /** Runs `main`, counts an escaped error as a failure, and exits with the verdict. */

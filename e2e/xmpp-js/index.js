@@ -6,7 +6,7 @@
 // server's CA so Node's TLS trusts it. Prints PASS/FAIL per check; exits 1 on any failure.
 
 import { client, xml } from "@xmpp/client";
-import { WAIT_MS, check, run, within } from "./checks.js";
+import { WAIT_MS, check, checkChat, run, within } from "./checks.js";
 
 const { HOST, PORT, DOMAIN, HTTP_BASE, ADMIN_TOKEN } = process.env;
 const PASSWORD = "xmpp.js secret 1";
@@ -99,14 +99,11 @@ async function main() {
   bob.xmpp.iqCallee.get(NS, "query", (ctx) =>
     xml("query", { xmlns: NS }, ctx.element.text().split("").reverse().join("")));
 
-  await alice.xmpp.send(xml("message", { to: bob.jid, type: "chat" }, xml("body", {}, "hello bob")));
-  const msg = await bob.xmpp.nextMessage();
-  check("message alice -> bob delivered", msg.getChildText("body") === "hello bob", msg.toString());
-  check("message stamped with alice's full JID", msg.attrs.from === alice.jid, msg.attrs.from);
-
-  await bob.xmpp.send(xml("message", { to: alice.jid, type: "chat" }, xml("body", {}, "hello alice")));
-  const reply = await alice.xmpp.nextMessage();
-  check("reply bob -> alice delivered", reply.getChildText("body") === "hello alice", reply.toString());
+  await checkChat(alice, bob, "hello bob", {
+    delivered: "message alice -> bob delivered",
+    stamped: "message stamped with alice's full JID",
+  });
+  await checkChat(bob, alice, "hello alice", { delivered: "reply bob -> alice delivered" });
 
   try {
     const answer = await within(

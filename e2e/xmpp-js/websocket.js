@@ -7,7 +7,7 @@
 // Prints PASS/FAIL per check; exits 1 on any failure.
 
 import { client, xml } from "@xmpp/client";
-import { WAIT_MS, check, run, within } from "./checks.js";
+import { WAIT_MS, check, checkChat, run, within } from "./checks.js";
 
 const { HOST, PORT, DOMAIN, HTTP_BASE, PASSWORD } = process.env;
 
@@ -42,14 +42,11 @@ async function main() {
   check("alice online over WebSocket", alice.jid === `ws_alice@${DOMAIN}/node`, alice.jid);
   check("bob online over TCP", bob.jid === `ws_bob@${DOMAIN}/node`, bob.jid);
 
-  await alice.xmpp.send(xml("message", { to: bob.jid, type: "chat" }, xml("body", {}, "from a WebSocket")));
-  const got = await bob.xmpp.nextMessage();
-  check("WebSocket -> TCP message delivered", got.getChildText("body") === "from a WebSocket", got.toString());
-  check("stamped with alice's full JID", got.attrs.from === alice.jid, got.attrs.from);
-
-  await bob.xmpp.send(xml("message", { to: alice.jid, type: "chat" }, xml("body", {}, "from TCP")));
-  const back = await alice.xmpp.nextMessage();
-  check("TCP -> WebSocket message delivered", back.getChildText("body") === "from TCP", back.toString());
+  await checkChat(alice, bob, "from a WebSocket", {
+    delivered: "WebSocket -> TCP message delivered",
+    stamped: "stamped with alice's full JID",
+  });
+  await checkChat(bob, alice, "from TCP", { delivered: "TCP -> WebSocket message delivered" });
 
   try {
     await within(alice.xmpp.iqCaller.get(xml("ping", { xmlns: "urn:xmpp:ping" }), DOMAIN), "ping server");

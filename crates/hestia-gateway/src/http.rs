@@ -4,10 +4,11 @@
 //! `{code, message, messageId}`, whatever failed — extraction, auth, or the cluster.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::{HeaderValue, header, request::Parts};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::HesGateway;
+use crate::events::{self, Filter, SubscribeRequest};
 use crate::model::{
     CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, value_from_json,
 };
@@ -26,12 +28,29 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The `/cui/v1` routes, to be nested under that prefix by the server's HTTP port.
 pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Router<S> {
     Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/sign-in", post(sign_in))
         .route("/users/{user}/devices", get(list_devices))
         .route(
             "/users/{user}/devices/{device}/properties/{property}",
             get(get_property).put(set_property),
         )
+        .route(
+            "/users/{user}/devices/{device}/properties/{property}/history",
+            get(property_history),
+        )
+        .route(
+            "/users/{user}/subscriptions",
+            get(list_subscriptions).post(subscribe),
+        )
+        .route(
+            "/users/{user}/subscriptions/{subscription}",
+            get(get_subscription)
+                .put(renew_subscription)
+                .delete(cancel_subscription),
+        )
+        .route("/users/{user}/events", get(crate::stream::sse))
+        .route("/users/{user}/events/ws", get(crate::stream::websocket))
         .merge(crate::sharing::routes())
         .fallback(|| async { CuiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
@@ -103,19 +122,24 @@ impl FromRequestParts<Arc<HesGateway>> for SignedIn {
         parts: &mut Parts,
         gateway: &Arc<HesGateway>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let token = bearer(&parts.headers)
             .ok_or_else(|| CuiError::unauthorized("an Authorization: Bearer token is required"))?;
-        gateway.user_of(token.trim()).map(SignedIn)
+        gateway.user_of(token).map(SignedIn)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 impl SignedIn {
     /// A user acts only as themself: `{u}` in the path must be the token's user.
-    pub(crate) fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
+    pub fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
         if self.0 == path_user {
             Ok(self.0)
         } else {
@@ -204,10 +228,151 @@ fn property_path(
     ))
 }
 
+/// The API's own description (OpenAPI 3.1), kept beside the code that serves it.
+pub const OPENAPI: &str = include_str!("../api/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn property_history(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params(path): Params<(String, String, String)>,
+) -> Result<Response, CuiError> {
+    let (user, device, property) = property_path(who, &path)?;
+    let op = Operation::History {
+        user,
+        device,
+        property,
+    };
+    run(&gateway, op).await
+}
+
+/// `POST /users/{u}/subscriptions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SubscribeBody {
+    device_id: String,
+    event: String,
+    filter: Option<serde_json::Value>,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RenewBody {
+    expires_in: Option<u64>,
+}
+
+/// A lifetime in seconds from a request: 1 s to a day, an hour when absent.
+fn expires_in(seconds: Option<u64>) -> Result<Duration, CuiError> {
+    let Some(seconds) = seconds else {
+        return Ok(events::DEFAULT_EXPIRES);
+    };
+    let wanted = Duration::from_secs(seconds);
+    if seconds == 0 || wanted > events::MAX_EXPIRES {
+        return Err(CuiError::bad_request(format!(
+            "expiresIn is 1 to {} seconds",
+            events::MAX_EXPIRES.as_secs()
+        )));
+    }
+    Ok(wanted)
+}
+
+async fn subscribe(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params(path_user): Params<String>,
+    Body(body): Body<SubscribeBody>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    if !hestia_proto::device::is_valid_name(&body.event) {
+        return Err(CuiError::bad_request(
+            "an event name is 1-64 of a-z, 0-9, _ and -",
+        ));
+    }
+    let request = SubscribeRequest {
+        device: DeviceId::parse(&body.device_id)?,
+        event: body.event,
+        filter: Filter::parse(body.filter.as_ref())?,
+        expires_in: expires_in(body.expires_in)?,
+    };
+    let made = gateway
+        .execute(Operation::Subscribe { user, request })
+        .await?;
+    let Outcome::Subscription(view) = made else {
+        return Err(CuiError::internal(
+            "subscribe did not answer a subscription",
+        ));
+    };
+    let location = format!(
+        "/cui/v1/users/{path_user}/subscriptions/{}",
+        view.subscription_id
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+async fn list_subscriptions(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params(path_user): Params<String>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    run(&gateway, Operation::ListSubscriptions { user }).await
+}
+
+async fn get_subscription(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params((path_user, id)): Params<(String, String)>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    Ok(Json(gateway.events().get(&user, &id)?.view()).into_response())
+}
+
+async fn renew_subscription(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params((path_user, subscription)): Params<(String, String)>,
+    Body(body): Body<RenewBody>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    let op = Operation::Renew {
+        user,
+        subscription,
+        expires_in: expires_in(body.expires_in)?,
+    };
+    run(&gateway, op).await
+}
+
+async fn cancel_subscription(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params((path_user, subscription)): Params<(String, String)>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    run(&gateway, Operation::Cancel { user, subscription }).await
+}
+
 async fn run(gateway: &HesGateway, op: Operation) -> Result<Response, CuiError> {
     Ok(match gateway.execute(op).await? {
         Outcome::Devices(devices) => Json(json!({ "devices": devices })).into_response(),
         Outcome::Property(p) => Json(p).into_response(),
         Outcome::Sharing(s) => s.into_response(),
+        Outcome::Subscription(view) => Json(view).into_response(),
+        Outcome::Subscriptions(views) => Json(json!({ "subscriptions": views })).into_response(),
+        Outcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
+        Outcome::History {
+            device,
+            property,
+            points,
+        } => Json(json!({ "deviceId": device, "property": property, "points": points }))
+            .into_response(),
     })
 }

@@ -7,17 +7,21 @@
 //! roster shows — so a device appears only through a relationship that carries a right.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use hestia_proto::device::{self, Description, PropertyType, Value};
 use hestia_proto::igrs::{DeviceRefusal, NS_DEVICE};
 use hestia_proto::{Jid, StanzaError, StanzaErrorCondition as Cond, ns};
 use hestia_router::Irsp;
 use hestia_router::appserver::{AppError, AppServer, AppSession};
+use hestia_router::feed::Observation;
 use hestia_router::relations::Snapshot;
 use hestia_xml::Element;
+use serde_json::json;
 
 mod sharing;
 
+use crate::events::DeviceEvent;
 use crate::model::{
     CuiError, DeviceId, DeviceView, ErrorCode, PropertyName, PropertyValue, PropertyView,
 };
@@ -212,6 +216,64 @@ impl IgrsCluster {
         }
     }
 
+    /// Whether `user` holds a right on the device now.
+    pub async fn may_view(&self, user: &str, device: &DeviceId) -> Result<bool, CuiError> {
+        if device.cluster() != CLUSTER {
+            return Ok(false);
+        }
+        Ok(self.snapshot(user).await?.right(device.local()).is_some())
+    }
+
+    /// The events the device described; None when it never described itself.
+    pub async fn events_of(&self, device: &DeviceId) -> Result<Option<Vec<String>>, CuiError> {
+        Ok(self
+            .description(device.local())
+            .await?
+            .map(|d| d.events.iter().map(|e| e.name.clone()).collect()))
+    }
+
+    /// What an observation of the IRSP means to the gateway: the device event itself, and the
+    /// property values its item reports (see [`reported_values`]).
+    pub async fn translate(
+        &self,
+        observation: Observation,
+    ) -> Result<(DeviceEvent, Vec<(String, Value)>), CuiError> {
+        match observation {
+            Observation::Online { device, online } => {
+                let event = DeviceEvent {
+                    device: DeviceId::new(CLUSTER, &device)?,
+                    event: crate::events::ONLINE.to_owned(),
+                    event_id: hestia_proto::stanza::new_id(),
+                    at: SystemTime::now(),
+                    payload: json!({ "online": online }),
+                };
+                Ok((event, Vec::new()))
+            }
+            Observation::Published {
+                device,
+                event,
+                item_id,
+                payload,
+                at,
+            } => {
+                let id = DeviceId::new(CLUSTER, &device)?;
+                let values = match (&payload, self.description(&device).await?) {
+                    (Some(item), Some(d)) => reported_values(item, &d),
+                    _ => Vec::new(),
+                };
+                let event = DeviceEvent {
+                    device: id,
+                    event,
+                    // The item id the device chose is unique per event node, not per device.
+                    event_id: format!("{device}:{item_id}"),
+                    at,
+                    payload: payload.as_deref().map_or(json!({}), payload_json),
+                };
+                Ok((event, values))
+            }
+        }
+    }
+
     async fn snapshot(&self, account: &str) -> Result<Arc<Snapshot>, CuiError> {
         let irsp = self.irsp();
         irsp.relations
@@ -233,6 +295,46 @@ impl IgrsCluster {
             hestia_router::properties::device_connection(self.irsp(), &jid).is_some()
         })
     }
+}
+
+/// An event item's payload as JSON: its attributes as string fields, its text (when any) as
+/// `text`, and its element name as `type` (`<motion zone='hall'/>` → `{"type":"motion",
+/// "zone":"hall"}`).
+pub fn payload_json(item: &Element) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("type".into(), item.name().into());
+    for (name, value) in item.attrs() {
+        map.insert(name.into(), value.into());
+    }
+    let text = item.text();
+    if !text.trim().is_empty() {
+        map.insert("text".into(), text.trim().into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// The property values an event item reports, by the convention of `docs/cui.md`: an element
+/// named after a described property carries its `value` (`<temperature value='19.6'/>`), and an
+/// attribute named after a described property carries that property's value
+/// (`<switched on='true'/>`). Values that do not parse as their type are ignored.
+pub fn reported_values(item: &Element, description: &Description) -> Vec<(String, Value)> {
+    let mut values = Vec::new();
+    let mut report = |name: &str, raw: &str| {
+        if let Some(p) = description.property(name)
+            && let Ok(value) = p.check_value(raw)
+        {
+            values.push((name.to_owned(), value));
+        }
+    };
+    if let Some(raw) = item.attr("value") {
+        report(item.name(), raw);
+    }
+    for (name, raw) in item.attrs() {
+        if name != "value" {
+            report(name, raw);
+        }
+    }
+    values
 }
 
 /// The CUI code of each IGRS device refusal (`docs/protocol.md`, codes 201–211).

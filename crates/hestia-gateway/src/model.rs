@@ -4,10 +4,14 @@
 //! [`Operation`] and get an [`Outcome`] or a [`CuiError`]; neither knows the other.
 
 use std::fmt;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use hestia_proto::device::{Property, PropertyType, Value};
 use serde::Serialize;
+
+use crate::events::{SubscribeRequest, SubscriptionView};
+use crate::values::Point;
 
 /// The longest cluster name of a [`DeviceId`]: it is a DNS-label-like name chosen by config.
 const MAX_CLUSTER_LEN: usize = 32;
@@ -111,6 +115,27 @@ pub enum Operation {
         property: PropertyName,
         value: Value,
     },
+    /// Subscription to an event of a device.
+    Subscribe {
+        user: String,
+        request: SubscribeRequest,
+    },
+    /// Renewal of a subscription for `expires_in` from now.
+    Renew {
+        user: String,
+        subscription: String,
+        expires_in: Duration,
+    },
+    /// Cancellation of a subscription.
+    Cancel { user: String, subscription: String },
+    /// The user's live subscriptions.
+    ListSubscriptions { user: String },
+    /// The recent history of a numeric property, as the gateway heard it.
+    History {
+        user: String,
+        device: DeviceId,
+        property: PropertyName,
+    },
     /// Sharing a device and resetting its verification code ([`crate::sharing`]).
     Sharing(crate::sharing::SharingOp),
 }
@@ -121,6 +146,15 @@ pub enum Outcome {
     Devices(Vec<DeviceView>),
     /// The value read, or the value now set.
     Property(PropertyValue),
+    /// The subscription made or renewed.
+    Subscription(SubscriptionView),
+    Subscriptions(Vec<SubscriptionView>),
+    Cancelled,
+    History {
+        device: DeviceId,
+        property: String,
+        points: Vec<Point>,
+    },
     Sharing(crate::sharing::SharingOutcome),
 }
 

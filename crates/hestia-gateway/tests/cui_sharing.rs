@@ -6,8 +6,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -50,7 +48,7 @@ impl Home {
         bob.send(&ask).await.expect("ask");
         bob.ping().await.expect("handled");
         let gateway = HesGateway::new(t.server.irsp.clone()).expect("gateway");
-        let app = hestia_gateway::http::router(Arc::new(gateway));
+        let app = hestia_gateway::http::router(gateway);
         Home { t, app }
     }
 

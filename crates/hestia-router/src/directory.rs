@@ -13,6 +13,7 @@ use hestia_store::AccountKind;
 use hestia_xml::Element;
 use tokio::sync::mpsc;
 
+use crate::feed::{Feed, Observation};
 use crate::journal::JournalId;
 
 /// What the router asks a session task to do.
@@ -208,9 +209,19 @@ impl Default for Directory {
 pub struct LocalDirectory {
     /// bare JID → (resource → handle)
     by_bare: RwLock<HashMap<Jid, HashMap<String, SessionHandle>>>,
+    /// Told when a device's own connection binds or ends.
+    feed: Feed,
 }
 
 impl Directory {
+    /// A directory that tells `feed` when devices come and go.
+    pub fn with_feed(feed: Feed) -> Directory {
+        Directory::Local(Arc::new(LocalDirectory {
+            by_bare: RwLock::default(),
+            feed,
+        }))
+    }
+
     fn local(&self) -> &LocalDirectory {
         match self {
             Directory::Local(l) => l,
@@ -233,7 +244,7 @@ impl Directory {
             .by_bare
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let conns = map.entry(bare).or_default();
+        let conns = map.entry(bare.clone()).or_default();
         let mut replaced = Vec::new();
         match handle.info.kind {
             AccountKind::Device => {
@@ -253,8 +264,22 @@ impl Directory {
                 }
             }
         }
+        let is_device = handle.info.kind == AccountKind::Device;
         conns.insert(resource, handle);
+        drop(map);
+        if is_device && replaced.is_empty() {
+            self.tell_online(&bare, true);
+        }
         Ok(replaced)
+    }
+
+    fn tell_online(&self, bare: &Jid, online: bool) {
+        if let Some(device) = bare.local() {
+            self.local().feed.tell(Observation::Online {
+                device: device.to_owned(),
+                online,
+            });
+        }
     }
 
     /// Registers a session beside the account's others, replacing none and bound by no limit:
@@ -285,11 +310,18 @@ impl Directory {
         };
         let resource = jid.resource().unwrap_or_default();
         let is_same = conns.get(resource).is_some_and(|h| h.serial == serial);
+        let mut was_device = false;
         if is_same {
-            conns.remove(resource);
+            was_device = conns
+                .remove(resource)
+                .is_some_and(|h| h.info.kind == AccountKind::Device && !h.is_observer());
             if conns.is_empty() {
                 map.remove(&bare);
             }
+        }
+        drop(map);
+        if was_device {
+            self.tell_online(&bare, false);
         }
         is_same
     }

@@ -5,11 +5,14 @@
 //! away gets the last item of each subscribed event when it next becomes available, stamped
 //! with when it was published (XEP-0203).
 
+use std::sync::Arc;
+
 use hestia_proto::device::event_node;
 use hestia_proto::ns;
 use hestia_store::LastItem;
 use hestia_xml::Element;
 
+use crate::feed::Observation;
 use crate::presence::rfc3339;
 use crate::relations::{Need, account_jid, may_reach};
 use crate::{Irsp, SessionHandle};
@@ -63,6 +66,13 @@ pub async fn publish(
         .put_last_item(device, event, &item.id, &payload, now)
         .await?;
     metrics::counter!("hestia_device_events_published_total").increment(1);
+    irsp.feed.tell(Observation::Published {
+        device: device.to_owned(),
+        event: event.to_owned(),
+        item_id: item.id.clone(),
+        payload: item.payload.clone().map(Arc::new),
+        at: std::time::SystemTime::now(),
+    });
     let subscribers = irsp.store.event_subscribers(device, event).await?;
     if subscribers.is_empty() {
         return Ok(0);

@@ -8,6 +8,7 @@ use hestia_proto::Jid;
 use hestia_store::Store;
 
 use crate::components::Components;
+use crate::feed::Feed;
 use crate::journal::Journal;
 use crate::properties::Catalog;
 use crate::relations::Relations;
@@ -53,6 +54,8 @@ pub struct Irsp {
     /// Group commit of offline storage, and the delivery journal when `durable_delivery` is on
     /// (see [`Irsp::journal`]).
     pub commits: Journal,
+    /// What happens to devices, for in-process observers (the HES gateway).
+    pub feed: Feed,
     pub started_at: SystemTime,
 }
 
@@ -70,16 +73,18 @@ impl Irsp {
         options: RoutingOptions,
     ) -> Arc<Irsp> {
         let commits = Journal::new(store.clone());
+        let feed = Feed::default();
         Arc::new(Irsp {
             domain,
             store,
-            directory: Directory::default(),
+            directory: Directory::with_feed(feed.clone()),
             relations: Relations::default(),
             catalog: Catalog::default(),
             registry,
             components: Components::default(),
             options,
             commits,
+            feed,
             started_at: SystemTime::now(),
         })
     }

@@ -9,6 +9,7 @@ pub mod components;
 pub mod directory;
 pub mod events;
 pub mod feature;
+pub mod feed;
 pub mod irsp;
 pub mod journal;
 pub mod multicast;

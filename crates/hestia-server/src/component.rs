@@ -104,32 +104,22 @@ impl ComponentPort {
             .with_context(|| format!("binding the component port on {addr}"))?;
         let local = listener.local_addr()?;
         let port = self.clone();
-        self.tracker
-            .spawn(async move { port.accept_loop(listener).await });
+        crate::listener::accept_until_shutdown(
+            "component",
+            listener,
+            self.shutdown.clone(),
+            &self.tracker,
+            move |tcp, peer| port.spawn_connection(tcp, peer),
+        );
         Ok(Some(local))
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        loop {
-            tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let span = tracing::info_span!(
-                            "component",
-                            %peer,
-                            name = tracing::field::Empty
-                        );
-                        let port = self.clone();
-                        self.tracker.spawn(async move { port.serve(tcp).await }.instrument(span));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "component accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
+    /// Serves one accepted connection on the tracker, in a span the handshake names.
+    fn spawn_connection(self: &Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        let span = tracing::info_span!("component", %peer, name = tracing::field::Empty);
+        let port = self.clone();
+        self.tracker
+            .spawn(async move { port.serve(tcp).await }.instrument(span));
     }
 
     /// One connection: header and handshake under the auth timeout, then the connected

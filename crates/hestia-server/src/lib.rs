@@ -7,6 +7,7 @@ pub mod component;
 pub mod config;
 pub mod conformance;
 pub mod http;
+mod listener;
 pub mod tls;
 pub mod websocket;
 
@@ -117,6 +118,15 @@ impl Server {
         let component_addr = components.listen(&config.component.listen).await?;
         let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
+        let gateway = hestia_gateway::HesGateway::new(irsp.clone())?;
+        let hears_devices = gateway.listen();
+        let stop = shutdown.clone();
+        tracker.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = hears_devices => {}
+            }
+        });
         let state = http::HttpState {
             irsp: irsp.clone(),
             registrar: registrar.clone(),
@@ -132,7 +142,7 @@ impl Server {
                     .parse::<SocketAddr>()
                     .is_ok_and(|a| a.ip().is_loopback()),
             }),
-            gateway: Arc::new(hestia_gateway::HesGateway::new(irsp.clone())?),
+            gateway,
         };
         let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
         Ok(Server {
@@ -249,21 +259,14 @@ async fn start_proxy(
         port: local.port(),
     };
     let proxy = Proxy::new(&config.proxy, streamhost, tracker.clone(), shutdown.clone());
-    let (p, stop) = (proxy.clone(), shutdown.clone());
-    tracker.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => p.accept(tcp),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "proxy accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    });
+    let p = proxy.clone();
+    listener::accept_until_shutdown(
+        "proxy",
+        listener,
+        shutdown.clone(),
+        tracker,
+        move |tcp, _| p.accept(tcp),
+    );
     Ok(Some(proxy))
 }
 
@@ -277,20 +280,12 @@ async fn listen(addr: &str, c2s: &Arc<C2s>, is_direct_tls: bool) -> Result<Optio
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     let c2s2 = c2s.clone();
-    c2s.tracker.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = c2s2.shutdown.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => c2s2.spawn_connection(tcp, peer, is_direct_tls),
-                    Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-    });
+    listener::accept_until_shutdown(
+        "c2s",
+        listener,
+        c2s.shutdown.clone(),
+        &c2s.tracker,
+        move |tcp, peer| c2s2.spawn_connection(tcp, peer, is_direct_tls),
+    );
     Ok(Some(local))
 }

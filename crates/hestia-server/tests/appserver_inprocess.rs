@@ -9,14 +9,12 @@
 mod conversation;
 
 use conversation::*;
-use hestia_client::device::{Device, DeviceIdentity, Request, Value};
-use hestia_client::simulator::Kind;
 use hestia_proto::device::{self, event_node};
 use hestia_proto::{StanzaErrorCondition as Cond, ns};
 use hestia_router::appserver::{AppError, AppServer, PushTo};
 use hestia_router::push::Retention;
 use hestia_store::{AccessRight, RelationKind};
-use hestia_testkit::{PASSWORD, TestServer};
+use hestia_testkit::TestServer;
 use hestia_xml::Element;
 use tokio::task::JoinSet;
 
@@ -38,22 +36,7 @@ async fn home(tasks: &mut JoinSet<()>) -> TestServer {
     )
     .await
     .expect("share");
-    let mut lamp = Device::start(
-        t.options(),
-        DeviceIdentity::new("lamp", PASSWORD),
-        Kind::Lamp.description(),
-    )
-    .await
-    .expect("lamp");
-    tasks.spawn(async move {
-        while let Ok(request) = lamp.next().await {
-            match request {
-                Request::Get(get) => get.reply(Ok(vec![("on".into(), Value::Boolean(true))])),
-                Request::Set(set) => set.reply(Ok(())),
-                Request::Stanza(_) => {}
-            }
-        }
-    });
+    t.spawn_sdk_lamp("lamp", tasks).await.expect("lamp");
     t
 }
 

@@ -9,13 +9,11 @@ mod conversation;
 use std::time::Duration;
 
 use conversation::*;
-use hestia_client::device::{Device, DeviceIdentity, Request, Value};
-use hestia_client::simulator::Kind;
 use hestia_proto::{StanzaErrorCondition as Cond, StreamError, device, ns};
 use hestia_router::appserver::AppServer;
 use hestia_server::component::digest;
+use hestia_testkit::TestServer;
 use hestia_testkit::raw::{REPLY_TIMEOUT, RawStream, assert_stream_error, elements};
-use hestia_testkit::{PASSWORD, TestServer};
 use hestia_xml::Element;
 use tokio::task::JoinSet;
 
@@ -45,22 +43,7 @@ async fn home(tasks: &mut JoinSet<()>) -> TestServer {
     t.add_device("lamp", "lamp").await.expect("lamp");
     t.own("alice", "lamp").await.expect("own");
     t.add_device("heater", "heater").await.expect("heater");
-    let mut lamp = Device::start(
-        t.options(),
-        DeviceIdentity::new("lamp", PASSWORD),
-        Kind::Lamp.description(),
-    )
-    .await
-    .expect("lamp");
-    tasks.spawn(async move {
-        while let Ok(request) = lamp.next().await {
-            match request {
-                Request::Get(get) => get.reply(Ok(vec![("on".into(), Value::Boolean(true))])),
-                Request::Set(set) => set.reply(Ok(())),
-                Request::Stanza(_) => {}
-            }
-        }
-    });
+    t.spawn_sdk_lamp("lamp", tasks).await.expect("lamp");
     t
 }
 
@@ -105,11 +88,23 @@ async fn open_with_header(t: &TestServer, to: &str) -> (RawStream, String, Strin
     (raw, id, reply)
 }
 
+/// Opens a stream as `gateway.<domain>` and sends the handshake digest made with `secret`.
+async fn handshake(t: &TestServer, secret: &str) -> RawStream {
+    let (mut raw, id) = open(t, &format!("gateway.{}", t.domain())).await;
+    let handshake = format!("<handshake>{}</handshake>", digest(&id, secret));
+    raw.send(handshake.as_bytes()).await.expect("handshake");
+    raw
+}
+
+/// Reads until the server closes the stream, which it must close with `condition`.
+async fn assert_closed_with(raw: &mut RawStream, condition: StreamError) {
+    let reply = raw.read_to_close(REPLY_TIMEOUT).await.expect("closed");
+    assert_stream_error(&reply, condition);
+}
+
 /// A component connected and authenticated as `gateway.<domain>`.
 async fn connected(t: &TestServer) -> RawStream {
-    let (mut raw, id) = open(t, &format!("gateway.{}", t.domain())).await;
-    let handshake = format!("<handshake>{}</handshake>", digest(&id, SECRET));
-    raw.send(handshake.as_bytes()).await.expect("handshake");
+    let mut raw = handshake(t, SECRET).await;
     let reply = raw
         .read_until("<handshake", REPLY_TIMEOUT)
         .await
@@ -143,11 +138,8 @@ async fn the_handshake_authenticates_and_wrong_ones_are_refused() {
     let t = server().await;
     let _ok = connected(&t).await;
 
-    let (mut wrong, id) = open(&t, &format!("gateway.{}", t.domain())).await;
-    let bad = format!("<handshake>{}</handshake>", digest(&id, "not-the-secret"));
-    wrong.send(bad.as_bytes()).await.expect("send");
-    let reply = wrong.read_to_close(REPLY_TIMEOUT).await.expect("closed");
-    assert_stream_error(&reply, StreamError::NotAuthorized);
+    let mut wrong = handshake(&t, "not-the-secret").await;
+    assert_closed_with(&mut wrong, StreamError::NotAuthorized).await;
 
     let (mut unknown, _, header) = open_with_header(&t, &format!("nobody.{}", t.domain())).await;
     let rest = unknown.read_to_close(REPLY_TIMEOUT).await.expect("closed");
@@ -155,11 +147,8 @@ async fn the_handshake_authenticates_and_wrong_ones_are_refused() {
     assert_stream_error(&reply, StreamError::HostUnknown);
 
     // A second connection for a connected name is refused; the first keeps working.
-    let (mut second, id) = open(&t, &format!("gateway.{}", t.domain())).await;
-    let again = format!("<handshake>{}</handshake>", digest(&id, SECRET));
-    second.send(again.as_bytes()).await.expect("send");
-    let reply = second.read_to_close(REPLY_TIMEOUT).await.expect("closed");
-    assert_stream_error(&reply, StreamError::Conflict);
+    let mut second = handshake(&t, SECRET).await;
+    assert_closed_with(&mut second, StreamError::Conflict).await;
     t.stop().await;
 }
 
@@ -391,11 +380,7 @@ async fn a_stanza_without_from_ends_the_stream_with_improper_addressing() {
     let mut component = connected(&t).await;
     let stanza = format!("<message to='bob@{}'><body>x</body></message>", t.domain());
     component.send(stanza.as_bytes()).await.expect("send");
-    let reply = component
-        .read_to_close(REPLY_TIMEOUT)
-        .await
-        .expect("closed");
-    assert_stream_error(&reply, StreamError::ImproperAddressing);
+    assert_closed_with(&mut component, StreamError::ImproperAddressing).await;
     t.stop().await;
 }
 

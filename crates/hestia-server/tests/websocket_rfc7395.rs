@@ -91,6 +91,19 @@ async fn open(ws: &mut Ws) -> Element {
     features
 }
 
+/// A WebSocket to `t` with the stream opened (its features read and dropped).
+async fn opened(t: &TestServer) -> Ws {
+    let mut ws = connect(t).await;
+    open(&mut ws).await;
+    ws
+}
+
+/// The next message must be `<close/>`.
+async fn expect_close(ws: &mut Ws) {
+    let close = recv(ws).await;
+    assert_eq!((close.name(), close.ns()), ("close", FRAMING), "{close:?}");
+}
+
 fn mechanisms(features: &Element) -> Vec<String> {
     features
         .get_child("mechanisms", ns::SASL)
@@ -107,8 +120,7 @@ async fn expect_stream_error(ws: &mut Ws, condition: StreamError) {
             .is_some(),
         "{condition:?} expected: {err:?}"
     );
-    let close = recv(ws).await;
-    assert_eq!((close.name(), close.ns()), ("close", FRAMING));
+    expect_close(ws).await;
     assert_eq!(recv_text(ws).await, None, "the WebSocket closes");
 }
 
@@ -203,19 +215,16 @@ async fn login_bind_and_messages_with_a_tcp_client() {
     );
 
     send(&mut ws, CLOSE).await;
-    let close = recv(&mut ws).await;
-    assert_eq!((close.name(), close.ns()), ("close", FRAMING));
+    expect_close(&mut ws).await;
     t.stop().await;
 }
 
 #[tokio::test]
 async fn close_is_answered_with_close() {
     let t = TestServer::start().await.expect("server");
-    let mut ws = connect(&t).await;
-    open(&mut ws).await;
+    let mut ws = opened(&t).await;
     send(&mut ws, CLOSE).await;
-    let close = recv(&mut ws).await;
-    assert_eq!((close.name(), close.ns()), ("close", FRAMING));
+    expect_close(&mut ws).await;
     assert_eq!(recv_text(&mut ws).await, None, "the WebSocket closes");
     t.stop().await;
 }
@@ -223,8 +232,7 @@ async fn close_is_answered_with_close() {
 #[tokio::test]
 async fn malformed_xml_is_not_well_formed() {
     let t = TestServer::start().await.expect("server");
-    let mut ws = connect(&t).await;
-    open(&mut ws).await;
+    let mut ws = opened(&t).await;
     send(&mut ws, "<message><body>oops</message>").await;
     expect_stream_error(&mut ws, StreamError::NotWellFormed).await;
     t.stop().await;
@@ -233,8 +241,7 @@ async fn malformed_xml_is_not_well_formed() {
 #[tokio::test]
 async fn an_oversize_message_is_a_policy_violation() {
     let t = TestServer::start().await.expect("server");
-    let mut ws = connect(&t).await;
-    open(&mut ws).await;
+    let mut ws = opened(&t).await;
     let big = format!(
         "<iq xmlns='jabber:client' type='get' id='x'><query xmlns='jabber:iq:register'>{}</query></iq>",
         "a".repeat(64 * 1024)

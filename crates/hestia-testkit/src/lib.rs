@@ -1,5 +1,6 @@
 //! Test support: an in-process Hestia on `127.0.0.1:0` with a temporary SQLite store and its
-//! own CA, plus helpers to create accounts and log clients in. Each test gets a fresh server.
+//! own CA, plus helpers to create accounts, log clients in and run a lamp on the device SDK.
+//! Each test gets a fresh server.
 
 pub mod e2e;
 pub mod raw;
@@ -8,6 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hestia_client::device::{Device, DeviceIdentity, Request, Value};
+use hestia_client::simulator::Kind;
 use hestia_client::{Bound, ConnectOptions, Connected, Transport};
 use hestia_features::registration::{NewRegistration, Origin};
 use hestia_server::{Config, Server};
@@ -15,6 +18,7 @@ use hestia_store::{
     AccessRight, AccountKind, DeviceInfo, RelationKind, RelationshipChange, RosterItem,
     Subscription, UserInfo,
 };
+use tokio::task::JoinSet;
 
 /// Password every helper-made account uses.
 pub const PASSWORD: &str = "correct horse";
@@ -221,6 +225,26 @@ impl TestServer {
         // Our own presence comes back (RFC 6121 §4.2.2).
         b.recv().await?;
         Ok(b)
+    }
+
+    /// Runs the device account `id` (added already) as a lamp on the device SDK, on `tasks`:
+    /// it answers `on=true` to every get and accepts every set, so a test about who may reach
+    /// a device gets a real device's answers without simulating one.
+    pub async fn spawn_sdk_lamp(&self, id: &str, tasks: &mut JoinSet<()>) -> Result<()> {
+        let identity = DeviceIdentity::new(id, PASSWORD);
+        let mut lamp = Device::start(self.options(), identity, Kind::Lamp.description())
+            .await
+            .with_context(|| format!("starting the lamp {id}"))?;
+        tasks.spawn(async move {
+            while let Ok(request) = lamp.next().await {
+                match request {
+                    Request::Get(get) => get.reply(Ok(vec![("on".into(), Value::Boolean(true))])),
+                    Request::Set(set) => set.reply(Ok(())),
+                    Request::Stanza(_) => {}
+                }
+            }
+        });
+        Ok(())
     }
 
     pub async fn stop(self) {

@@ -1,0 +1,529 @@
+//! Subscription to an event of a device and notification of an event (ISO/IEC 10192-4-3 §6.2)
+//! through the CUI router in process: subscriptions made, renewed and cancelled with every
+//! refusal's exact code, and notifications read from the Server-Sent Events stream as devices
+//! on the IRSP change, publish, and come and go.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
+use axum::http::{Method, Request, StatusCode};
+use common::{Home, assert_error};
+use futures_util::StreamExt;
+use hestia_client::device::{Device, DeviceIdentity};
+use hestia_client::simulator::Kind;
+use hestia_proto::igrs::NS_DEVICE;
+use hestia_store::RelationshipChange;
+use hestia_testkit::PASSWORD;
+use hestia_xml::Element;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A Server-Sent Events stream as the client reads it.
+struct EventStream {
+    body: BodyDataStream,
+    buffered: String,
+}
+
+impl EventStream {
+    async fn open(home: &Home, token: &str, user: &str) -> EventStream {
+        let req = Request::builder()
+            .uri(format!("/users/{user}/events"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        let response = home.app.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "an SSE stream"
+        );
+        EventStream {
+            body: response.into_body().into_data_stream(),
+            buffered: String::new(),
+        }
+    }
+
+    /// The next SSE message of type `event`: its id and its envelope.
+    async fn next(&mut self) -> (String, Value) {
+        tokio::time::timeout(Duration::from_secs(10), self.next_message())
+            .await
+            .expect("a notification within 10 s")
+    }
+
+    async fn next_message(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffered.find("\n\n") {
+                let message: String = self.buffered.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    message
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim_start().to_owned())
+                };
+                if field("event:").as_deref() == Some("event") {
+                    let data = field("data:").expect("data");
+                    let id = field("id:").expect("id");
+                    return (id, serde_json::from_str(&data).expect("envelope json"));
+                }
+                continue;
+            }
+            let chunk = self.body.next().await.expect("stream open").expect("chunk");
+            self.buffered
+                .push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        }
+    }
+
+    /// Nothing more arrives within `wait`.
+    async fn assert_quiet(&mut self, wait: Duration) {
+        if let Ok((_, envelope)) = tokio::time::timeout(wait, self.next_message()).await {
+            panic!("expected no notification, got {envelope}");
+        }
+    }
+}
+
+async fn subscribe(home: &Home, token: &str, user: &str, body: Value) -> (StatusCode, Value) {
+    let uri = format!("/users/{user}/subscriptions");
+    home.call(Method::POST, &uri, Some(token), Some(&body.to_string()))
+        .await
+}
+
+/// Subscribes and checks the answer; the subscription's id.
+async fn subscribed(home: &Home, token: &str, device: &str, event: &str) -> String {
+    let (status, view) = subscribe(
+        home,
+        token,
+        "alice",
+        json!({ "deviceId": device, "event": event }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["deviceId"], device);
+    assert_eq!(view["event"], event);
+    assert_eq!(view["seq"], 0);
+    view["subscriptionId"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_property_set_and_the_devices_own_event_are_notified_in_order() {
+    let home = Home::start().await;
+    let token = home.sign_in("alice").await;
+    let on_property = subscribed(&home, &token, "igrs:lamp", "property").await;
+    let on_switched = subscribed(&home, &token, "igrs:lamp", "switched").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+
+    let (status, body) = home
+        .put(&token, "alice", "igrs:lamp", "on", json!(true))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The set is heard first (the answer), then the lamp's `switched` item; the `on=true` it
+    // reports is the same change and is not notified twice.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(stream.next().await);
+    }
+    let property = seen
+        .iter()
+        .find(|(_, e)| e["body"]["subscriptionId"] == on_property.as_str())
+        .expect("property notification");
+    let switched = seen
+        .iter()
+        .find(|(_, e)| e["body"]["subscriptionId"] == on_switched.as_str())
+        .expect("switched notification");
+    for (id, envelope) in [property, switched] {
+        assert_eq!(envelope["type"], "event");
+        assert_eq!(envelope["userId"], "alice");
+        assert_eq!(
+            envelope["correlationId"],
+            envelope["body"]["subscriptionId"]
+        );
+        assert_eq!(
+            envelope["body"]["eventId"],
+            id.as_str(),
+            "SSE id is the eventId"
+        );
+        assert_eq!(envelope["body"]["seq"], 1);
+        assert_eq!(envelope["body"]["deviceId"], "igrs:lamp");
+        assert!(
+            envelope["timestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with('Z')
+        );
+    }
+    assert_eq!(
+        property.1["body"]["payload"],
+        json!({"property": "on", "value": true})
+    );
+    assert_eq!(
+        switched.1["body"]["payload"],
+        json!({"type": "switched", "on": "true"})
+    );
+    stream.assert_quiet(Duration::from_millis(300)).await;
+
+    // A second change counts on.
+    home.put(&token, "alice", "igrs:lamp", "brightness", json!(40))
+        .await;
+    let (_, next) = stream.next().await;
+    assert_eq!(next["body"]["subscriptionId"], on_property.as_str());
+    assert_eq!(next["body"]["seq"], 2);
+    assert_eq!(
+        next["body"]["payload"],
+        json!({"property": "brightness", "value": 40})
+    );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn online_events_follow_the_devices_connection() {
+    let home = Home::start().await;
+    let token = home.sign_in("alice").await;
+    subscribed(&home, &token, "igrs:plug", "online").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+
+    let plug = Device::start(
+        home.t.options(),
+        DeviceIdentity::new("plug", PASSWORD),
+        Kind::Plug.description(),
+    )
+    .await
+    .expect("plug online");
+    let (_, came) = stream.next().await;
+    assert_eq!(came["body"]["payload"], json!({"online": true}));
+    plug.close().await.expect("close");
+    let (_, went) = stream.next().await;
+    assert_eq!(went["body"]["payload"], json!({"online": false}));
+    assert_eq!(went["body"]["seq"], 2);
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn filters_narrow_and_a_withdrawn_right_silences_a_subscription() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let carol = home.sign_in("carol").await;
+    let (status, view) = subscribe(
+        &home,
+        &carol,
+        "carol",
+        json!({"deviceId": "igrs:lamp", "event": "property", "filter": {"property": "brightness"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["filter"], json!({"property": "brightness"}));
+    let mut stream = EventStream::open(&home, &carol, "carol").await;
+
+    home.put(&alice, "alice", "igrs:lamp", "on", json!(true))
+        .await;
+    home.put(&alice, "alice", "igrs:lamp", "brightness", json!(10))
+        .await;
+    let (_, first) = stream.next().await;
+    assert_eq!(
+        first["body"]["payload"]["property"], "brightness",
+        "filtered"
+    );
+    assert_eq!(first["body"]["seq"], 1);
+
+    let revoke = RelationshipChange::RemoveRight {
+        device: "lamp".into(),
+        user: "carol".into(),
+    };
+    hestia_router::relations::apply(&home.t.server.irsp, vec![revoke])
+        .await
+        .expect("revoke");
+    home.put(&alice, "alice", "igrs:lamp", "brightness", json!(20))
+        .await;
+    stream.assert_quiet(Duration::from_millis(500)).await;
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn a_numeric_propertys_history_is_kept_from_what_the_device_reports() {
+    let mut home = Home::start().await;
+    let token = home.sign_in("alice").await;
+    // A thermostat driven by the test, so it reports exactly these values.
+    home.t
+        .add_device("heater", "thermostat")
+        .await
+        .expect("heater");
+    home.t.own("alice", "heater").await.expect("own");
+    let mut heater = Device::start(
+        home.t.options(),
+        DeviceIdentity::new("heater", PASSWORD),
+        Kind::Thermostat.description(),
+    )
+    .await
+    .expect("heater online");
+    let thermostat = heater.handle();
+    // The SDK writes what its handles queue while it is driven.
+    home.tasks
+        .spawn(async move { while heater.next().await.is_ok() {} });
+    subscribed(&home, &token, "igrs:heater", "property").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+    for value in ["20.5", "20.5", "20.75", "hot"] {
+        let item = Element::new("temperature", NS_DEVICE).with_attr("value", value);
+        thermostat.publish("temperature", item).expect("publish");
+    }
+    let (_, first) = stream.next().await;
+    assert_eq!(
+        first["body"]["payload"],
+        json!({"property": "temperature", "value": 20.5})
+    );
+    let (_, second) = stream.next().await;
+    assert_eq!(second["body"]["payload"]["value"], 20.75);
+    stream.assert_quiet(Duration::from_millis(300)).await;
+
+    let uri = "/users/alice/devices/igrs:heater/properties/temperature/history";
+    let (status, history) = home.call(Method::GET, uri, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let values: Vec<f64> = history["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["value"].as_f64().expect("number"))
+        .collect();
+    assert_eq!(
+        values,
+        [20.5, 20.75],
+        "repeats and unparsable reports are not points"
+    );
+    assert!(history["points"][0]["timestamp"].is_string());
+
+    let bob = home.sign_in("bob").await;
+    let bobs = uri.replace("alice", "bob");
+    assert_error(
+        home.call(Method::GET, &bobs, Some(&bob), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn subscriptions_are_listed_renewed_and_cancelled_by_their_user_only() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let carol = home.sign_in("carol").await;
+    let id = subscribed(&home, &alice, "igrs:lamp", "online").await;
+    let one = format!("/users/alice/subscriptions/{id}");
+
+    let (status, list) = home
+        .call(
+            Method::GET,
+            "/users/alice/subscriptions",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["subscriptions"][0]["subscriptionId"], id.as_str());
+    let (status, view) = home.call(Method::GET, &one, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let before = view["expiresAt"].as_str().expect("expiresAt").to_owned();
+
+    let renew = json!({"expiresIn": 86400}).to_string();
+    let (status, renewed) = home
+        .call(Method::PUT, &one, Some(&alice), Some(&renew))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert!(renewed["expiresAt"].as_str().expect("expiresAt") > before.as_str());
+
+    // Carol cannot see or touch alice's, even by id under her own path.
+    let hers = format!("/users/carol/subscriptions/{id}");
+    for method in [Method::GET, Method::DELETE] {
+        assert_error(
+            home.call(method, &hers, Some(&carol), None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    assert_error(
+        home.call(Method::GET, &one, Some(&carol), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    let (status, _) = home.call(Method::DELETE, &one, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_error(
+        home.call(Method::DELETE, &one, Some(&alice), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn bad_subscriptions_get_their_exact_errors() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let cases = [
+        (
+            json!({"deviceId": "igrs:nothing", "event": "online"}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            json!({"deviceId": "mqtt:garage", "event": "online"}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "motion"}),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "No Such"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"deviceId": "lamp", "event": "online"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "online", "expiresIn": 0}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "online", "expiresIn": 86401}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "online", "filter": [1]}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"deviceId": "igrs:lamp", "event": "online", "callback": "http://x"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            json!({"event": "online"}),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let got = subscribe(&home, &alice, "alice", body.clone()).await;
+        assert_eq!(got.0, status, "{body}: {}", got.1);
+        assert_error(got, status, code);
+    }
+    let bob = home.sign_in("bob").await;
+    assert_error(
+        subscribe(
+            &home,
+            &bob,
+            "bob",
+            json!({"deviceId": "igrs:lamp", "event": "online"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        subscribe(
+            &home,
+            &bob,
+            "alice",
+            json!({"deviceId": "igrs:lamp", "event": "online"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let anonymous = home
+        .call(Method::GET, "/users/alice/events", None, None)
+        .await;
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized");
+    let not_hers = home
+        .call(Method::GET, "/users/carol/events", Some(&alice), None)
+        .await;
+    assert_error(not_hers, StatusCode::FORBIDDEN, "forbidden");
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_every_route() {
+    let home = Home::start().await;
+    let (status, doc) = home.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let methods = ["get", "put", "post", "delete"];
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in methods.iter().filter(|m| item.get(**m).is_some()) {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    // Every documented operation is routed: without a token each answers 401, or 400 for
+    // sign-in's empty body; the router's fallbacks would answer 404 or a 400 of their own.
+    for op in &documented {
+        let (method, path) = op.split_once(' ').expect("method and path");
+        let uri = path
+            .replace("{u}", "alice")
+            .replace("{d}", "igrs:lamp")
+            .replace("{p}", "on")
+            .replace("{s}", "some-id")
+            .replace("{w}", "bob");
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .expect("request");
+        let (status, body) = home.send(req).await;
+        let routed = match (method, path) {
+            ("POST", "/sign-in") => status == StatusCode::BAD_REQUEST,
+            ("GET", "/openapi.json") => status == StatusCode::OK,
+            // Not a WebSocket handshake: refused before any token is looked at.
+            ("GET", "/users/{u}/events/ws") => {
+                status == StatusCode::BAD_REQUEST
+                    && body["message"] != "method not allowed on this resource"
+            }
+            _ => status == StatusCode::UNAUTHORIZED,
+        };
+        assert!(routed, "{op} → {status} {body}");
+    }
+    // And every route of the router is documented.
+    let served = [
+        "GET /openapi.json",
+        "POST /sign-in",
+        "GET /users/{u}/devices",
+        "GET /users/{u}/devices/{d}/properties/{p}",
+        "PUT /users/{u}/devices/{d}/properties/{p}",
+        "GET /users/{u}/devices/{d}/properties/{p}/history",
+        "GET /users/{u}/subscriptions",
+        "POST /users/{u}/subscriptions",
+        "GET /users/{u}/subscriptions/{s}",
+        "PUT /users/{u}/subscriptions/{s}",
+        "DELETE /users/{u}/subscriptions/{s}",
+        "GET /users/{u}/events",
+        "GET /users/{u}/events/ws",
+        "POST /users/{u}/device-requests",
+        "GET /users/{u}/devices/{d}/shares",
+        "PUT /users/{u}/devices/{d}/shares/{w}",
+        "DELETE /users/{u}/devices/{d}/shares/{w}",
+        "POST /users/{u}/devices/{d}/verification-code",
+    ];
+    for op in served {
+        assert!(
+            documented.iter().any(|d| d == op),
+            "{op} is not in openapi.json"
+        );
+    }
+    assert_eq!(documented.len(), served.len(), "{documented:?}");
+    home.stop().await;
+}
