@@ -42,9 +42,11 @@ async function api(user, password) {
     body: JSON.stringify({ username: user, password }),
   });
   const { token } = await signIn.json();
-  return async (path) => {
+  return async (path, method = "GET", body = undefined) => {
     const r = await fetch(`${BASE}/cui/v1/users/${user}${path}`, {
-      headers: { Authorization: `Bearer ${token}` },
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     return r.json();
   };
@@ -105,6 +107,17 @@ async function asAlice(browser) {
   await eventually("the lamp is on through the API too", async () =>
     (await alice("/devices/igrs:lamp-1/properties/on")).value === true);
 
+  await eventually("live updates are connected", async () =>
+    (await page.locator("#events-state").textContent()) === "Live updates are on.");
+  await alice("/devices/igrs:lamp-1/properties/on", "PUT", { value: false });
+  await eventually("the lamp switched off elsewhere shows off without a reload", async () => !(await sw.isChecked()));
+  await eventually("the camera's motion appears in the events list without a reload", async () =>
+    (await page.locator("#events li[data-event=motion]").count()) > 0 &&
+    (await page.locator("#events li").first().textContent()).includes("camera-motion-1: motion"));
+  await eventually("the thermostat shows a chart of its temperature", async () =>
+    ((await card(page, "igrs:thermostat-1").locator("svg.chart").getAttribute("aria-label")) ?? "")
+      .startsWith("temperature over the last"));
+
   const thermostat = card(page, "igrs:thermostat-1");
   await thermostat.getByLabel("setpoint (°C)").fill("99");
   await thermostat.getByRole("button", { name: "Set" }).first().click();
@@ -156,8 +169,8 @@ async function asBob(browser) {
     (await lamp.locator(".meta").first().textContent()).includes("your right: view"));
   check("bob sees only the lamp", (await page.locator("li.device").count()) === 1);
   check("bob's view right offers no switch", (await lamp.getByRole("switch").count()) === 0);
-  await eventually("bob reads the lamp on", async () =>
-    (await lamp.locator("output").first().textContent()) === "on");
+  await eventually("bob reads the lamp off, as alice left it", async () =>
+    (await lamp.locator("output").first().textContent()) === "off");
   await page.getByLabel("Device id").fill("igrs:thermostat-1");
   await page.getByRole("button", { name: "Ask", exact: true }).click();
   await eventually("bob asks for the thermostat from the console", async () =>

@@ -172,6 +172,8 @@ pub struct DeviceView {
     /// The user's access right on the device (`view`, `control`, `admin`, `owner`).
     pub right: String,
     pub properties: Vec<PropertyView>,
+    /// The events it described, beside the `online` and `property` every device has.
+    pub events: Vec<String>,
 }
 
 /// A described property: type, range, unit, access.

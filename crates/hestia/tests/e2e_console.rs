@@ -2,7 +2,9 @@
 //! Debian's `chromium`) against the real `hestia serve --demo`. Alice signs in at phone width,
 //! sees the lamp online, switches it (checked through the API as well), is shown the CUI's
 //! message for a refused setpoint and a refused share, confirms before switching the plug,
-//! shares the lamp with bob at `view` and resets its code; bob then sees the lamp, view only.
+//! shares the lamp with bob at `view` and resets its code; live updates show a switch made
+//! elsewhere and the camera's motion without a reload, and the thermostat's chart; bob then
+//! sees the lamp, view only, and asks for the thermostat.
 //!
 //! `HESTIA_E2E_CONSOLE_DIR` (set by `scripts/test`) is the directory whose `node_modules` holds
 //! playwright-core; `HESTIA_E2E_CHROMIUM` the browser. Outside CI a missing one skips the test
@@ -34,7 +36,11 @@ fn console_in_headless_chromium_signs_in_controls_shares_and_shows_refusals() {
     );
     let data = tempfile::tempdir().expect("tempdir");
     let path = data.path().to_str().expect("utf-8 path");
-    let server = Server::start_with_args(data.path(), &["--demo", "--data-dir", path], &[]);
+    let server = Server::start_with_args(
+        data.path(),
+        &["--demo", "--data-dir", path, "--motion-chance", "1"],
+        &[],
+    );
     let screenshots = dir.join("screenshots");
     std::fs::create_dir_all(&screenshots).expect("screenshot dir");
     let output = Command::new("node")
