@@ -18,6 +18,9 @@ use hestia_testkit::{PASSWORD, TestServer};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod common;
+use common::assert_error;
+
 struct Home {
     t: TestServer,
     app: Router,
@@ -142,16 +145,6 @@ impl Home {
             .expect("snapshot")
             .right(user)
     }
-}
-
-#[track_caller]
-fn assert_error((status, body): (StatusCode, Value), want_status: StatusCode, want_code: &str) {
-    assert_eq!(status, want_status, "{body}");
-    assert_eq!(body["code"], want_code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
 }
 
 #[tokio::test]
