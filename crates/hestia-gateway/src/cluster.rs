@@ -52,6 +52,27 @@ impl Cluster {
         }
     }
 
+    /// What can be checked of a set before the device sees it (a queued command is checked
+    /// when queued, so a caller learns of a mistake at once).
+    pub async fn check_set(
+        &self,
+        user: &str,
+        device: &DeviceId,
+        property: &PropertyName,
+        value: &Value,
+    ) -> Result<(), CuiError> {
+        match self {
+            Cluster::Igrs(c) => c.check_set(user, device, property, value).await.map(|_| ()),
+        }
+    }
+
+    /// Whether the device is connected to its cluster now.
+    pub fn is_online(&self, device: &DeviceId) -> bool {
+        match self {
+            Cluster::Igrs(c) => c.is_device_online(device),
+        }
+    }
+
     /// Whether `user` may see the device and hear its events now (asked at every delivery).
     pub async fn may_view(&self, user: &str, device: &DeviceId) -> Result<bool, CuiError> {
         match self {

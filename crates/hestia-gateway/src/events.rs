@@ -123,7 +123,10 @@ pub struct SubscriptionView {
 /// One notification, serialized once as the envelope of `../shared/DESIGN.md` §4.
 #[derive(Debug)]
 pub struct Notification {
+    /// The event id (of a result: the operation id).
     pub event_id: String,
+    /// The envelope's `type`: `event`, or `result` of a deferred operation.
+    pub kind: &'static str,
     pub envelope: String,
 }
 
@@ -267,13 +270,22 @@ impl Events {
         let Some(tx) = streams.get(&subscription.user) else {
             return 0;
         };
-        let notification = Arc::new(Notification {
+        let notification = Notification {
             event_id: event.event_id.clone(),
+            kind: "event",
             envelope: envelope(subscription, seq, event).to_string(),
-        });
-        let sent = tx.send(notification).unwrap_or(0);
+        };
+        let sent = tx.send(Arc::new(notification)).unwrap_or(0);
         metrics::counter!("hestia_gateway_notifications_total").increment(sent as u64);
         sent
+    }
+
+    /// Sends a notification that belongs to no subscription (a deferred result) to the
+    /// user's open streams; how many got it.
+    pub fn send_to_user(&self, user: &str, notification: Notification) -> usize {
+        read(&self.streams)
+            .get(user)
+            .map_or(0, |tx| tx.send(Arc::new(notification)).unwrap_or(0))
     }
 
     /// Forgets streams nobody reads any more; called when one closes.

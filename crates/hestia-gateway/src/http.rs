@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,8 +19,9 @@ use serde_json::json;
 use crate::HesGateway;
 use crate::events::{self, Filter, SubscribeRequest};
 use crate::model::{
-    CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, value_from_json,
+    CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, SetOptions, value_from_json,
 };
+use crate::operations;
 
 /// The largest request body accepted; every CUI request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -49,6 +50,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
                 .put(renew_subscription)
                 .delete(cancel_subscription),
         )
+        .route("/users/{user}/operations/{operation}", get(get_operation))
         .route("/users/{user}/events", get(crate::stream::sse))
         .route("/users/{user}/events/ws", get(crate::stream::websocket))
         .merge(crate::sharing::routes())
@@ -158,8 +160,11 @@ struct SignIn {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct SetValue {
     value: serde_json::Value,
+    /// Seconds a command for an offline device may wait for it; absent: fail at once.
+    queue_for: Option<u64>,
 }
 
 async fn sign_in(
@@ -202,16 +207,71 @@ async fn set_property(
     State(gateway): State<Arc<HesGateway>>,
     who: SignedIn,
     Params(path): Params<(String, String, String)>,
+    headers: HeaderMap,
     Body(body): Body<SetValue>,
 ) -> Result<Response, CuiError> {
     let (user, device, property) = property_path(who, &path)?;
+    let (wait, is_async) = preferred_wait(&headers);
+    let queue_for = body
+        .queue_for
+        .map(|s| seconds_within("queueFor", s, operations::MAX_QUEUE_FOR))
+        .transpose()?;
     let op = Operation::SetProperty {
-        user,
+        user: user.clone(),
         device,
         property,
         value: value_from_json(&body.value)?,
+        options: SetOptions { wait, queue_for },
     };
-    run(&gateway, op).await
+    match gateway.execute(op).await? {
+        Outcome::Accepted(view) => {
+            let location = format!("/cui/v1/users/{user}/operations/{}", view.operation_id);
+            let mut response = (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                Json(view),
+            )
+                .into_response();
+            if is_async {
+                response.headers_mut().insert(
+                    "preference-applied",
+                    HeaderValue::from_static("respond-async"),
+                );
+            }
+            Ok(response)
+        }
+        outcome => Ok(render(outcome)),
+    }
+}
+
+/// How long the caller waits for the device (RFC 7240 `Prefer`): `respond-async` answers 202
+/// at once, `wait=N` waits up to N seconds (at most 8); otherwise 5 s.
+fn preferred_wait(headers: &HeaderMap) -> (Duration, bool) {
+    let mut wait = operations::DEFAULT_WAIT;
+    let mut is_async = false;
+    for value in headers.get_all("prefer") {
+        let Ok(value) = value.to_str() else { continue };
+        for preference in value.split(',').map(str::trim) {
+            if preference.eq_ignore_ascii_case("respond-async") {
+                is_async = true;
+            } else if let Some(n) = preference.strip_prefix("wait=")
+                && let Ok(n) = n.trim().parse::<u64>()
+            {
+                wait = Duration::from_secs(n).min(operations::MAX_WAIT);
+            }
+        }
+    }
+    (if is_async { Duration::ZERO } else { wait }, is_async)
+}
+
+/// `GET /users/{u}/operations/{o}`: a deferred or queued update.
+async fn get_operation(
+    State(gateway): State<Arc<HesGateway>>,
+    who: SignedIn,
+    Params((path_user, operation)): Params<(String, String)>,
+) -> Result<Response, CuiError> {
+    let user = who.acting_as(&path_user)?;
+    run(&gateway, Operation::GetOperation { user, operation }).await
 }
 
 /// `users/{u}/devices/{d}/properties/{p}`, checked: the token's own user, a valid device id
@@ -265,16 +325,20 @@ struct RenewBody {
     expires_in: Option<u64>,
 }
 
-/// A lifetime in seconds from a request: 1 s to a day, an hour when absent.
+/// A subscription's lifetime from a request: 1 s to a day, an hour when absent.
 fn expires_in(seconds: Option<u64>) -> Result<Duration, CuiError> {
-    let Some(seconds) = seconds else {
-        return Ok(events::DEFAULT_EXPIRES);
-    };
+    seconds.map_or(Ok(events::DEFAULT_EXPIRES), |s| {
+        seconds_within("expiresIn", s, events::MAX_EXPIRES)
+    })
+}
+
+/// A request's `field` of `seconds`, from 1 s to `max`.
+fn seconds_within(field: &str, seconds: u64, max: Duration) -> Result<Duration, CuiError> {
     let wanted = Duration::from_secs(seconds);
-    if seconds == 0 || wanted > events::MAX_EXPIRES {
+    if seconds == 0 || wanted > max {
         return Err(CuiError::bad_request(format!(
-            "expiresIn is 1 to {} seconds",
-            events::MAX_EXPIRES.as_secs()
+            "{field} is 1 to {} seconds",
+            max.as_secs()
         )));
     }
     Ok(wanted)
@@ -361,7 +425,11 @@ async fn cancel_subscription(
 }
 
 async fn run(gateway: &HesGateway, op: Operation) -> Result<Response, CuiError> {
-    Ok(match gateway.execute(op).await? {
+    Ok(render(gateway.execute(op).await?))
+}
+
+fn render(outcome: Outcome) -> Response {
+    match outcome {
         Outcome::Devices(devices) => Json(json!({ "devices": devices })).into_response(),
         Outcome::Property(p) => Json(p).into_response(),
         Outcome::Sharing(s) => s.into_response(),
@@ -374,5 +442,7 @@ async fn run(gateway: &HesGateway, op: Operation) -> Result<Response, CuiError> 
             points,
         } => Json(json!({ "deviceId": device, "property": property, "points": points }))
             .into_response(),
-    })
+        Outcome::Accepted(view) => (StatusCode::ACCEPTED, Json(view)).into_response(),
+        Outcome::Operation(view) => Json(view).into_response(),
+    }
 }

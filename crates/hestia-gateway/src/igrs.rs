@@ -124,16 +124,7 @@ impl IgrsCluster {
         property: &PropertyName,
         value: Value,
     ) -> Result<PropertyValue, CuiError> {
-        let (jid, kind) = self.target(user, device, property).await?;
-        if let Some(kind) = &kind
-            && !crate::model::is_of_type(&value, kind)
-        {
-            return Err(CuiError::bad_request(format!(
-                "{} is a {} property",
-                property.as_str(),
-                kind.name()
-            )));
-        }
+        let jid = self.check_set(user, device, property, &value).await?;
         let request = device::with_values(device::SET, [(property.as_str(), value.to_string())]);
         self.exchange(user, &jid, "set", request).await?;
         Ok(PropertyValue {
@@ -141,6 +132,33 @@ impl IgrsCluster {
             property: property.as_str().to_owned(),
             value,
         })
+    }
+
+    /// What the gateway can check of a set before the device sees it: the user relates to the
+    /// device, the property is described, the value has its JSON type. The device's JID.
+    pub async fn check_set(
+        &self,
+        user: &str,
+        device: &DeviceId,
+        property: &PropertyName,
+        value: &Value,
+    ) -> Result<Jid, CuiError> {
+        let (jid, kind) = self.target(user, device, property).await?;
+        if let Some(kind) = &kind
+            && !crate::model::is_of_type(value, kind)
+        {
+            return Err(CuiError::bad_request(format!(
+                "{} is a {} property",
+                property.as_str(),
+                kind.name()
+            )));
+        }
+        Ok(jid)
+    }
+
+    /// Whether the device is connected to the IRSP now.
+    pub fn is_device_online(&self, device: &DeviceId) -> bool {
+        device.cluster() == CLUSTER && self.is_online(device.local())
     }
 
     /// The device's JID and the described type of the property, once the user is known to

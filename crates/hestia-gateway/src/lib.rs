@@ -13,34 +13,42 @@ pub mod events;
 pub mod http;
 pub mod igrs;
 pub mod model;
+pub mod operations;
 pub mod sharing;
 pub mod stream;
 pub mod values;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hestia_proto::device::Value;
 use hestia_router::Irsp;
 use hestia_router::appserver::AppError;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{Issued, Tokens};
 use crate::cluster::{Cluster, Clusters};
 use crate::events::{DeviceEvent, Events, ONLINE, PROPERTY};
 use crate::igrs::IgrsCluster;
-use crate::model::{CuiError, DeviceId, Operation, Outcome, PropertyValue};
+use crate::model::{CuiError, DeviceId, Operation, Outcome, PropertyValue, SetOptions};
+use crate::operations::{Operations, SetCommand};
 use crate::values::LiveValues;
 
 /// The gateway: its clusters, its subscriptions and live values, and its token table.
 #[derive(Debug)]
 pub struct HesGateway {
+    /// Itself, for the tasks it starts (a set outliving its caller's wait).
+    me: Weak<HesGateway>,
     /// The IGRS cluster, also among `clusters`: signing in grants it.
     igrs: IgrsCluster,
     clusters: Clusters,
     events: Events,
     values: LiveValues,
+    operations: Operations,
+    tasks: TaskTracker,
     tokens: Tokens,
     irsp: Arc<Irsp>,
 }
@@ -56,11 +64,14 @@ impl HesGateway {
         let igrs = IgrsCluster::new(irsp.clone())?;
         let mut clusters = Clusters::default();
         clusters.add(Cluster::Igrs(igrs.clone()));
-        let gateway = Arc::new(HesGateway {
+        let gateway = Arc::new_cyclic(|me| HesGateway {
+            me: me.clone(),
             igrs: igrs.clone(),
             clusters,
             events: Events::default(),
             values: LiveValues::default(),
+            operations: Operations::default(),
+            tasks: TaskTracker::new(),
             tokens,
             irsp,
         });
@@ -120,12 +131,20 @@ impl HesGateway {
                 device,
                 property,
                 value,
+                options,
             } => {
-                let cluster = self.clusters.of(&device)?;
-                let set = cluster.set(&user, &device, &property, value).await?;
-                self.heard(&set).await;
-                Ok(Outcome::Property(set))
+                let command = SetCommand {
+                    user,
+                    device,
+                    property,
+                    value,
+                };
+                self.update(command, options).await
             }
+            Operation::GetOperation { user, operation } => self
+                .operations
+                .get(&user, &operation)
+                .map(Outcome::Operation),
             Operation::Subscribe { user, request } => {
                 self.check_subscribable(&user, &request.device, &request.event)
                     .await?;
@@ -161,6 +180,92 @@ impl HesGateway {
                 })
             }
             Operation::Sharing(op) => self.igrs.sharing(op).await.map(Outcome::Sharing),
+        }
+    }
+
+    /// Update of a device property: the value set when the device answers within the caller's
+    /// wait, else a deferred operation; for an offline device with `queue_for`, a queued one.
+    async fn update(&self, command: SetCommand, options: SetOptions) -> Result<Outcome, CuiError> {
+        let cluster = self.clusters.of(&command.device)?;
+        if let Some(ttl) = options.queue_for
+            && !cluster.is_online(&command.device)
+        {
+            cluster
+                .check_set(
+                    &command.user,
+                    &command.device,
+                    &command.property,
+                    &command.value,
+                )
+                .await?;
+            return self
+                .operations
+                .open(command, Some(ttl))
+                .map(Outcome::Accepted);
+        }
+        let id = self.operations.open(command.clone(), None)?.operation_id;
+        let mut answer = self.start(id.clone(), command)?;
+        match tokio::time::timeout(options.wait, &mut answer).await {
+            Ok(result) => {
+                self.operations.forget(&id);
+                flatten(result).map(Outcome::Property)
+            }
+            Err(_) => match self.operations.defer(&id) {
+                Some(view) => Ok(Outcome::Accepted(view)),
+                // It finished while the wait ran out: the caller takes the answer after all.
+                None => {
+                    self.operations.forget(&id);
+                    flatten(answer.await).map(Outcome::Property)
+                }
+            },
+        }
+    }
+
+    /// Carries a set out on the gateway's own task, so it finishes whether or not the caller
+    /// still waits.
+    fn start(
+        &self,
+        id: String,
+        command: SetCommand,
+    ) -> Result<oneshot::Receiver<Result<PropertyValue, CuiError>>, CuiError> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| CuiError::internal("the gateway is stopping"))?;
+        let (tx, rx) = oneshot::channel();
+        self.tasks.spawn(async move {
+            let _ = tx.send(me.carry_out(&id, command).await);
+        });
+        Ok(rx)
+    }
+
+    async fn carry_out(&self, id: &str, c: SetCommand) -> Result<PropertyValue, CuiError> {
+        let result = match self.clusters.of(&c.device) {
+            Ok(cluster) => cluster.set(&c.user, &c.device, &c.property, c.value).await,
+            Err(e) => Err(e),
+        };
+        if let Ok(set) = &result {
+            self.heard(set).await;
+        }
+        if let Some((user, notification)) = self.operations.finish(id, &result) {
+            self.events.send_to_user(&user, notification);
+        }
+        result
+    }
+
+    /// A device came online: its queued commands go now.
+    fn release_queued(&self, device: &DeviceId) {
+        for (id, command) in self.operations.release_queued(device) {
+            if let Err(e) = self.start(id, command) {
+                tracing::warn!(error = %e, "a queued command could not start");
+            }
+        }
+    }
+
+    /// Queued commands past their time-to-live are told as expired.
+    fn expire_queued(&self) {
+        for (user, notification) in self.operations.expire(SystemTime::now()) {
+            self.events.send_to_user(&user, notification);
         }
     }
 
@@ -269,14 +374,40 @@ impl HesGateway {
     }
 }
 
-/// Turns the IRSP's device feed into gateway events until the gateway is dropped.
+/// An answer that never came (the task ended without one) is an internal failure.
+fn flatten(
+    answer: Result<Result<PropertyValue, CuiError>, oneshot::error::RecvError>,
+) -> Result<PropertyValue, CuiError> {
+    answer.unwrap_or_else(|_| {
+        Err(CuiError::internal(
+            "the update's task ended without an answer",
+        ))
+    })
+}
+
+/// How often queued commands are checked for expiry.
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
+/// Turns the IRSP's device feed into gateway events until the gateway is dropped, and expires
+/// queued commands as their time-to-live ends.
 async fn listen_to_igrs(
     gateway: Weak<HesGateway>,
     igrs: IgrsCluster,
     mut feed: tokio::sync::broadcast::Receiver<hestia_router::feed::Observation>,
 ) {
+    let mut tick = tokio::time::interval(EXPIRY_TICK);
     loop {
-        let observation = match feed.recv().await {
+        let received = tokio::select! {
+            received = feed.recv() => received,
+            _ = tick.tick() => {
+                let Some(gateway) = gateway.upgrade() else {
+                    return;
+                };
+                gateway.expire_queued();
+                continue;
+            }
+        };
+        let observation = match received {
             Ok(observation) => observation,
             Err(RecvError::Lagged(lost)) => {
                 tracing::warn!(lost, "the gateway fell behind the device feed");
@@ -294,6 +425,9 @@ async fn listen_to_igrs(
                     gateway
                         .property_changed(&event.device, &property, &value, event.at)
                         .await;
+                }
+                if event.event == ONLINE && event.payload["online"] == true {
+                    gateway.release_queued(&event.device);
                 }
                 gateway.publish(&event).await;
             }

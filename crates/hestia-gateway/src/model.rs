@@ -11,6 +11,7 @@ use hestia_proto::device::{Property, PropertyType, Value};
 use serde::Serialize;
 
 use crate::events::{SubscribeRequest, SubscriptionView};
+use crate::operations::OperationView;
 use crate::values::Point;
 
 /// The longest cluster name of a [`DeviceId`]: it is a DNS-label-like name chosen by config.
@@ -114,7 +115,10 @@ pub enum Operation {
         device: DeviceId,
         property: PropertyName,
         value: Value,
+        options: SetOptions,
     },
+    /// A deferred or queued update, looked at later.
+    GetOperation { user: String, operation: String },
     /// Subscription to an event of a device.
     Subscribe {
         user: String,
@@ -140,12 +144,32 @@ pub enum Operation {
     Sharing(crate::sharing::SharingOp),
 }
 
+/// How long the caller of an update waits, and whether a command for an offline device waits
+/// for it instead of failing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SetOptions {
+    pub wait: Duration,
+    pub queue_for: Option<Duration>,
+}
+
+impl Default for SetOptions {
+    fn default() -> Self {
+        SetOptions {
+            wait: crate::operations::DEFAULT_WAIT,
+            queue_for: None,
+        }
+    }
+}
+
 /// What an [`Operation`] produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Devices(Vec<DeviceView>),
     /// The value read, or the value now set.
     Property(PropertyValue),
+    /// The update was not finished when the caller stopped waiting, or was queued.
+    Accepted(OperationView),
+    Operation(OperationView),
     /// The subscription made or renewed.
     Subscription(SubscriptionView),
     Subscriptions(Vec<SubscriptionView>),

@@ -81,7 +81,7 @@ pub async fn sse(
     let events = stream::unfold(listener, |mut listener| async move {
         let event = match listener.next().await? {
             Ok(n) => Event::default()
-                .event("event")
+                .event(n.kind)
                 .id(n.event_id.clone())
                 .data(n.envelope.clone()),
             Err(lost) => Event::default().event("lagged").data(lagged(lost)),

@@ -1,7 +1,8 @@
 //! Subscription to an event of a device and notification of an event (ISO/IEC 10192-4-3 §6.2)
 //! through the CUI router in process: subscriptions made, renewed and cancelled with every
 //! refusal's exact code, and notifications read from the Server-Sent Events stream as devices
-//! on the IRSP change, publish, and come and go.
+//! on the IRSP change, publish, and come and go; deferred results of a slow device and commands
+//! queued for an offline one, whose results arrive on the same stream.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -14,7 +15,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::{Home, assert_error};
 use futures_util::StreamExt;
 use hestia_client::device::{Device, DeviceIdentity};
-use hestia_client::simulator::Kind;
+use hestia_client::simulator::{self, Behaviour, Kind};
 use hestia_proto::igrs::NS_DEVICE;
 use hestia_store::RelationshipChange;
 use hestia_testkit::PASSWORD;
@@ -48,7 +49,7 @@ impl EventStream {
         }
     }
 
-    /// The next SSE message of type `event`: its id and its envelope.
+    /// The next SSE message of type `event` or `result`: its id and its envelope.
     async fn next(&mut self) -> (String, Value) {
         tokio::time::timeout(Duration::from_secs(10), self.next_message())
             .await
@@ -65,7 +66,7 @@ impl EventStream {
                         .find_map(|l| l.strip_prefix(name))
                         .map(|v| v.trim_start().to_owned())
                 };
-                if field("event:").as_deref() == Some("event") {
+                if matches!(field("event:").as_deref(), Some("event" | "result")) {
                     let data = field("data:").expect("data");
                     let id = field("id:").expect("id");
                     return (id, serde_json::from_str(&data).expect("envelope json"));
@@ -477,6 +478,7 @@ async fn the_openapi_document_is_served_and_names_every_route() {
             .replace("{d}", "igrs:lamp")
             .replace("{p}", "on")
             .replace("{s}", "some-id")
+            .replace("{o}", "some-id")
             .replace("{w}", "bob");
         let req = Request::builder()
             .method(method)
@@ -507,6 +509,7 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "GET /users/{u}/devices/{d}/properties/{p}/history",
         "GET /users/{u}/subscriptions",
         "POST /users/{u}/subscriptions",
+        "GET /users/{u}/operations/{o}",
         "GET /users/{u}/subscriptions/{s}",
         "PUT /users/{u}/subscriptions/{s}",
         "DELETE /users/{u}/subscriptions/{s}",
@@ -525,5 +528,189 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         );
     }
     assert_eq!(documented.len(), served.len(), "{documented:?}");
+    home.stop().await;
+}
+
+async fn put_with(
+    home: &Home,
+    token: &str,
+    uri: &str,
+    prefer: Option<&str>,
+    body: Value,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder()
+        .method(Method::PUT)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json");
+    if let Some(prefer) = prefer {
+        req = req.header("prefer", prefer);
+    }
+    let req = req.body(Body::from(body.to_string())).expect("request");
+    let response = home.app.clone().oneshot(req).await.expect("infallible");
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A lamp `id` owned by alice, running the simulator with `behaviour` on `home`'s tasks.
+async fn start_lamp(home: &mut Home, id: &str, behaviour: Behaviour) {
+    let device = Device::start(
+        home.t.options(),
+        DeviceIdentity::new(id, PASSWORD),
+        Kind::Lamp.description(),
+    )
+    .await
+    .expect("lamp online");
+    home.tasks.spawn(async move {
+        let _ = simulator::run(device, Kind::Lamp, behaviour).await;
+    });
+}
+
+async fn add_lamp(home: &Home, id: &str) {
+    home.t.add_device(id, "lamp").await.expect("device");
+    home.t.own("alice", id).await.expect("own");
+}
+
+#[tokio::test]
+async fn a_slow_devices_answer_is_a_deferred_result_on_the_stream() {
+    let mut home = Home::start().await;
+    add_lamp(&home, "slow").await;
+    let slow = Behaviour {
+        response_delay: Duration::from_millis(1500),
+        ..Behaviour::default()
+    };
+    start_lamp(&mut home, "slow", slow).await;
+    let token = home.sign_in("alice").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+    let uri = "/users/alice/devices/igrs:slow/properties/brightness";
+
+    let (status, headers, accepted) =
+        put_with(&home, &token, uri, Some("wait=1"), json!({"value": 30})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["status"], "pending");
+    let id = accepted["operationId"].as_str().expect("id").to_owned();
+    let location = headers["location"].to_str().expect("location");
+    assert_eq!(location, format!("/cui/v1/users/alice/operations/{id}"));
+    let own = format!("/users/alice/operations/{id}");
+    let (status, pending) = home.call(Method::GET, &own, Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pending["status"], "pending");
+
+    let (sse_id, result) = stream.next().await;
+    assert_eq!(result["type"], "result");
+    assert_eq!(sse_id, id);
+    assert_eq!(result["correlationId"], id.as_str());
+    assert_eq!(result["body"]["status"], "succeeded");
+    assert_eq!(result["body"]["result"]["value"], 30);
+    let (_, done) = home.call(Method::GET, &own, Some(&token), None).await;
+    assert_eq!(done["status"], "succeeded");
+
+    // respond-async answers at once; the default wait outlasts this device, so it answers.
+    let (status, headers, _) = put_with(
+        &home,
+        &token,
+        uri,
+        Some("respond-async"),
+        json!({"value": 31}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["preference-applied"], "respond-async");
+    let (status, _, set) = put_with(&home, &token, uri, None, json!({"value": 32})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["value"], 32);
+
+    let carol = home.sign_in("carol").await;
+    assert_error(
+        home.call(
+            Method::GET,
+            &own.replace("alice", "carol"),
+            Some(&carol),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_for_an_offline_device_waits_for_it_when_asked() {
+    let mut home = Home::start().await;
+    add_lamp(&home, "porch").await;
+    // The porch lamp describes itself once and goes away.
+    Device::start(
+        home.t.options(),
+        DeviceIdentity::new("porch", PASSWORD),
+        Kind::Lamp.description(),
+    )
+    .await
+    .expect("porch online")
+    .close()
+    .await
+    .expect("porch offline");
+    let token = home.sign_in("alice").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+    let uri = "/users/alice/devices/igrs:porch/properties/on";
+
+    // Not asked: a clear error at once.
+    let (status, _, refused) = put_with(&home, &token, uri, None, json!({"value": true})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["code"], "cluster_unreachable");
+    // Mistakes are told when queueing, not when the device returns.
+    for (body, code) in [
+        (json!({"value": "yes", "queueFor": 60}), "bad_request"),
+        (json!({"value": true, "queueFor": 0}), "bad_request"),
+        (json!({"value": true, "queueFor": 86401}), "bad_request"),
+    ] {
+        let (status, _, e) = put_with(&home, &token, uri, None, body.clone()).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
+    }
+
+    let (status, _, queued) = put_with(
+        &home,
+        &token,
+        uri,
+        None,
+        json!({"value": true, "queueFor": 60}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert!(queued["expiresAt"].is_string());
+    let (_, _, short) = put_with(
+        &home,
+        &token,
+        uri,
+        None,
+        json!({"value": false, "queueFor": 1}),
+    )
+    .await;
+    assert_eq!(short["status"], "queued");
+
+    // The short one expires first; then the porch lamp comes online and takes the other.
+    let (_, expired) = stream.next().await;
+    assert_eq!(expired["type"], "result");
+    assert_eq!(expired["correlationId"], short["operationId"]);
+    assert_eq!(expired["body"]["status"], "expired");
+    start_lamp(&mut home, "porch", Behaviour::default()).await;
+    let (_, delivered) = stream.next().await;
+    assert_eq!(delivered["correlationId"], queued["operationId"]);
+    assert_eq!(delivered["body"]["status"], "succeeded");
+    let (status, read) = home.get(&token, "alice", "igrs:porch", "on").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["value"], true, "the queued command reached the lamp");
     home.stop().await;
 }
