@@ -54,6 +54,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
         .route("/users/{user}/operations/{operation}", get(get_operation))
         .route("/users/{user}/events", get(crate::stream::sse))
         .route("/users/{user}/events/ws", get(crate::stream::websocket))
+        .merge(crate::sharing::routes())
         .fallback(|| async { CuiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             CuiError::bad_request("method not allowed on this resource")
@@ -445,6 +446,7 @@ fn render(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Devices(devices) => Json(json!({ "devices": devices })).into_response(),
         Outcome::Property(p) => Json(p).into_response(),
+        Outcome::Sharing(s) => s.into_response(),
         Outcome::Subscription(view) => Json(view).into_response(),
         Outcome::Subscriptions(views) => Json(json!({ "subscriptions": views })).into_response(),
         Outcome::Cancelled => StatusCode::NO_CONTENT.into_response(),

@@ -19,6 +19,8 @@ use hestia_router::relations::Snapshot;
 use hestia_xml::Element;
 use serde_json::json;
 
+mod sharing;
+
 use crate::events::DeviceEvent;
 use crate::model::{
     CuiError, DeviceId, DeviceView, ErrorCode, PropertyName, PropertyValue, PropertyView,
@@ -75,7 +77,11 @@ impl IgrsCluster {
                 online: self.is_online(device),
                 right: right.as_str().to_owned(),
                 properties: description
+                    .as_ref()
                     .map(|d| d.properties.iter().map(PropertyView::from).collect())
+                    .unwrap_or_default(),
+                events: description
+                    .map(|d| d.events.iter().map(|e| e.name.clone()).collect())
                     .unwrap_or_default(),
             });
         }

@@ -8,11 +8,13 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod console;
 pub mod events;
 pub mod http;
 pub mod igrs;
 pub mod model;
 pub mod operations;
+pub mod sharing;
 pub mod stream;
 pub mod values;
 pub mod webhook;
@@ -178,6 +180,7 @@ impl HesGateway {
                     device,
                 })
             }
+            Operation::Sharing(op) => self.igrs.sharing(op).await.map(Outcome::Sharing),
         }
     }
 

@@ -140,6 +140,8 @@ pub enum Operation {
         device: DeviceId,
         property: PropertyName,
     },
+    /// Sharing a device and resetting its verification code ([`crate::sharing`]).
+    Sharing(crate::sharing::SharingOp),
 }
 
 /// How long the caller of an update waits, and whether a command for an offline device waits
@@ -177,6 +179,7 @@ pub enum Outcome {
         property: String,
         points: Vec<Point>,
     },
+    Sharing(crate::sharing::SharingOutcome),
 }
 
 /// One device in a user's device list.
@@ -193,6 +196,8 @@ pub struct DeviceView {
     /// The user's access right on the device (`view`, `control`, `admin`, `owner`).
     pub right: String,
     pub properties: Vec<PropertyView>,
+    /// The events it described, beside the `online` and `property` every device has.
+    pub events: Vec<String>,
 }
 
 /// A described property: type, range, unit, access.

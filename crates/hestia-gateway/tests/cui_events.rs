@@ -481,7 +481,8 @@ async fn the_openapi_document_is_served_and_names_every_route() {
             .replace("{d}", "igrs:lamp")
             .replace("{p}", "on")
             .replace("{s}", "some-id")
-            .replace("{o}", "some-id");
+            .replace("{o}", "some-id")
+            .replace("{w}", "bob");
         let req = Request::builder()
             .method(method)
             .uri(&uri)
@@ -517,6 +518,11 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "DELETE /users/{u}/subscriptions/{s}",
         "GET /users/{u}/events",
         "GET /users/{u}/events/ws",
+        "POST /users/{u}/device-requests",
+        "GET /users/{u}/devices/{d}/shares",
+        "PUT /users/{u}/devices/{d}/shares/{w}",
+        "DELETE /users/{u}/devices/{d}/shares/{w}",
+        "POST /users/{u}/devices/{d}/verification-code",
     ];
     for op in served {
         assert!(

@@ -61,6 +61,7 @@ pub fn router(state: HttpState) -> Router {
             "/cui/v1",
             hestia_gateway::http::router(state.gateway.clone()),
         )
+        .merge(hestia_gateway::console::router())
         .with_state(state)
 }
 

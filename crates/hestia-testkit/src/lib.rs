@@ -2,6 +2,7 @@
 //! own CA, plus helpers to create accounts, log clients in and run a lamp on the device SDK.
 //! Each test gets a fresh server.
 
+pub mod e2e;
 pub mod raw;
 
 use std::net::SocketAddr;

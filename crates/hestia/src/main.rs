@@ -2,6 +2,7 @@
 
 mod accounts;
 mod bench;
+mod demo;
 mod serve;
 mod shell;
 mod simulate;

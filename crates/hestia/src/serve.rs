@@ -9,15 +9,32 @@ use crate::ConfigArgs;
 pub struct ServeArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Start with demo users (alice, bob) and simulated devices owned by alice, on loopback
+    /// only, in a fresh temporary data dir (kept only when --data-dir is given).
+    #[arg(long)]
+    demo: bool,
+    /// With --demo: the chance per second that the demo camera sees motion (0 to 1).
+    #[arg(long, requires = "demo", default_value_t = crate::demo::MOTION_CHANCE)]
+    motion_chance: f64,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    let demo = args
+        .demo
+        .then(|| crate::demo::DemoData::choose(args.config.data_dir.clone(), args.motion_chance));
+    if let Some(data) = &demo {
+        crate::demo::prepare(&mut config, data)?;
+    }
     init_logging(&config.log.level, &config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config))
+    let served = runtime.block_on(serve(config, demo.as_ref()));
+    if let Some(data) = &demo {
+        data.clean_up();
+    }
+    served
 }
 
 fn init_logging(level: &str, format: &str) {
@@ -30,22 +47,46 @@ fn init_logging(level: &str, format: &str) {
     }
 }
 
-async fn serve(config: hestia_server::Config) -> Result<()> {
+async fn serve(config: hestia_server::Config, demo: Option<&crate::demo::DemoData>) -> Result<()> {
     let domain = config.server.domain.clone();
     let server = hestia_server::Server::start(config.clone()).await?;
-    print_banner(&server, &config, &domain);
+    let mut devices = match demo {
+        Some(data) => match crate::demo::populate(&server, &domain, data).await {
+            Ok(devices) => devices,
+            Err(e) => {
+                server.shutdown().await;
+                return Err(e.context("setting up the demo"));
+            }
+        },
+        None => crate::demo::Devices::new(),
+    };
+    let demo_banner = demo.map(|d| crate::demo::banner(d, server.http_addr));
+    print_banner(&server, &config, &domain, demo_banner.as_deref());
     let token = server.shutdown_token();
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = token.cancelled() => {}
+    loop {
+        tokio::select! {
+            _ = shutdown_signal() => { tracing::info!("shutting down"); break }
+            _ = token.cancelled() => break,
+            Some(done) = devices.join_next() => match done {
+                Ok((id, Err(e))) => tracing::warn!(device = %id, error = %e, "a demo device stopped"),
+                Ok((id, Ok(()))) => tracing::warn!(device = %id, "a demo device stopped"),
+                Err(e) => tracing::warn!(error = %e, "a demo device task failed"),
+            },
+        }
     }
+    devices.shutdown().await;
     server.shutdown().await;
     Ok(())
 }
 
 /// Where everything is, on stdout. Written in one go and any failure ignored: a server whose
 /// stdout was closed (`hestia serve | head -3`) keeps serving instead of panicking.
-fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, domain: &str) {
+fn print_banner(
+    server: &hestia_server::Server,
+    config: &hestia_server::Config,
+    domain: &str,
+    demo: Option<&str>,
+) {
     use std::fmt::Write as _;
     let data = config.server.data_dir.display();
     let mut out = String::new();
@@ -90,7 +131,7 @@ fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, 
     if let Some(a) = server.http_addr {
         let _ = writeln!(
             out,
-            "  HTTP:        http://{a}/  (admin API /admin/v1, /metrics, /health, /ready)"
+            "  HTTP:        http://{a}/  (web console /, CUI /cui/v1, admin API /admin/v1, /metrics, /health, /ready)"
         );
         if config.websocket.enabled {
             let _ = writeln!(
@@ -100,10 +141,15 @@ fn print_banner(server: &hestia_server::Server, config: &hestia_server::Config, 
         }
         let _ = writeln!(out, "  admin token: {data}/admin-token");
     }
-    let _ = writeln!(
-        out,
-        "Register in-band with any XMPP client (e.g. user alice@{domain}), or: hestia user add alice"
-    );
+    match demo {
+        Some(lines) => out.push_str(lines),
+        None => {
+            let _ = writeln!(
+                out,
+                "Register in-band with any XMPP client (e.g. user alice@{domain}), or: hestia user add alice"
+            );
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = std::io::Write::write_all(&mut stdout, out.as_bytes());
     let _ = std::io::Write::flush(&mut stdout);

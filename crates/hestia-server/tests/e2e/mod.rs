@@ -16,24 +16,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "test-harness input set by scripts/test, not server configuration"
-)]
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The value of `var`, or None after printing why the test is skipped; panics under CI.
-pub fn tool(var: &str, what: &str) -> Option<String> {
-    if let Some(v) = env(var) {
-        return Some(v);
-    }
-    let reason = format!("{var} is not set ({what}); run scripts/test, which installs it");
-    assert!(env("CI").as_deref() != Some("true"), "CI=true: {reason}");
-    eprintln!("SKIPPED: {reason}");
-    None
-}
+pub use hestia_testkit::e2e::tool;
 
 /// The environment a client script reads to find `t`.
 pub fn server_env(t: &TestServer) -> Vec<(&'static str, String)> {

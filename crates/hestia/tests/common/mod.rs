@@ -29,8 +29,14 @@ impl Server {
 
     /// As [`Server::start`], with extra `HESTIA_*` settings.
     pub fn start_with_env(data: &Path, settings: &[(&str, &str)]) -> Server {
+        Server::start_with_args(data, &[], settings)
+    }
+
+    /// As [`Server::start_with_env`], with extra arguments to `hestia serve`.
+    pub fn start_with_args(data: &Path, args: &[&str], settings: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hestia"))
             .arg("serve")
+            .args(args)
             .envs(settings.iter().copied())
             .env("HESTIA_SERVER_DATA_DIR", data)
             .env("HESTIA_C2S_LISTEN", "127.0.0.1:0")

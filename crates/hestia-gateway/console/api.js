@@ -1,0 +1,69 @@
+// The CUI's JSON API (/cui/v1, docs/cui.md) as the console uses it. The bearer token lives in
+// sessionStorage (gone when the tab closes) and goes out as `Authorization: Bearer`.
+
+const KEY = "hestia.session";
+
+export class CuiError extends Error {
+  constructor(status, body) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code ?? "internal";
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+export function forget() {
+  sessionStorage.removeItem(KEY);
+}
+
+/** The signed-in user's path prefix, `/cui/v1/users/{u}`. */
+export function userPath() {
+  return `/cui/v1/users/${encodeURIComponent(session()?.userId ?? "")}`;
+}
+
+export function devicePath(deviceId) {
+  return `${userPath()}/devices/${encodeURIComponent(deviceId)}`;
+}
+
+export async function request(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const token = session()?.token;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new CuiError(response.status, json);
+  return json;
+}
+
+export async function signIn(username, password) {
+  const answer = await request("POST", "/cui/v1/sign-in", { username, password });
+  sessionStorage.setItem(KEY, JSON.stringify({ token: answer.token, userId: answer.userId }));
+  return answer;
+}
+
+export const devices = () => request("GET", `${userPath()}/devices`);
+export const getProperty = (d, p) => request("GET", `${devicePath(d)}/properties/${p}`);
+export const setProperty = (d, p, value) =>
+  request("PUT", `${devicePath(d)}/properties/${p}`, { value });
+export const shares = (d) => request("GET", `${devicePath(d)}/shares`);
+export const share = (d, user, right) =>
+  request("PUT", `${devicePath(d)}/shares/${encodeURIComponent(user)}`, { right });
+export const unshare = (d, user) =>
+  request("DELETE", `${devicePath(d)}/shares/${encodeURIComponent(user)}`);
+export const ask = (deviceId, right) =>
+  request("POST", `${userPath()}/device-requests`, { deviceId, right });
+export const resetCode = (d) => request("POST", `${devicePath(d)}/verification-code`);
