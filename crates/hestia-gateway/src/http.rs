@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::HesGateway;
 use crate::model::{
     CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, value_from_json,
 };
+use crate::oauth::Scope;
+use crate::{HesGateway, Principal};
 
 /// The largest request body accepted; every CUI request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -92,8 +93,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<
     }
 }
 
-/// The user a valid `Authorization: Bearer <token>` names.
-pub struct SignedIn(pub String);
+/// Who a valid `Authorization: Bearer <token>` acts for: a console token or an OAuth access
+/// token (see [`crate::oauth::access`]).
+pub struct SignedIn(pub Principal);
 
 impl FromRequestParts<Arc<HesGateway>> for SignedIn {
     type Rejection = CuiError;
@@ -108,15 +110,22 @@ impl FromRequestParts<Arc<HesGateway>> for SignedIn {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| CuiError::unauthorized("an Authorization: Bearer token is required"))?;
-        gateway.user_of(token.trim()).map(SignedIn)
+        gateway.principal(token.trim()).await.map(SignedIn)
     }
 }
 
 impl SignedIn {
-    /// A user acts only as themself: `{u}` in the path must be the token's user.
-    fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
-        if self.0 == path_user {
-            Ok(self.0)
+    /// A user acts only as themself: `{u}` in the path must be the token's user, and an OAuth
+    /// token must hold the operation's scope.
+    fn acting_as(self, path_user: &str, needs: Scope) -> Result<String, CuiError> {
+        if self.0.scopes.is_some_and(|s| !s.contains(needs)) {
+            return Err(CuiError::forbidden(format!(
+                "the access token lacks the scope {}",
+                needs.as_str()
+            )));
+        }
+        if self.0.user == path_user {
+            Ok(self.0.user)
         } else {
             Err(CuiError::forbidden("a token acts only for its own user"))
         }
@@ -155,7 +164,7 @@ async fn list_devices(
     who: SignedIn,
     Params(path_user): Params<String>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::DevicesRead)?;
     run(&gateway, Operation::ListDevices { user }).await
 }
 
@@ -164,7 +173,7 @@ async fn get_property(
     who: SignedIn,
     Params(path): Params<(String, String, String)>,
 ) -> Result<Response, CuiError> {
-    let (user, device, property) = property_path(who, &path)?;
+    let (user, device, property) = property_path(who, &path, Scope::DevicesRead)?;
     let op = Operation::GetProperty {
         user,
         device,
@@ -179,7 +188,7 @@ async fn set_property(
     Params(path): Params<(String, String, String)>,
     Body(body): Body<SetValue>,
 ) -> Result<Response, CuiError> {
-    let (user, device, property) = property_path(who, &path)?;
+    let (user, device, property) = property_path(who, &path, Scope::DevicesWrite)?;
     let op = Operation::SetProperty {
         user,
         device,
@@ -194,8 +203,9 @@ async fn set_property(
 fn property_path(
     who: SignedIn,
     (user, device, property): &(String, String, String),
+    needs: Scope,
 ) -> Result<(String, DeviceId, PropertyName), CuiError> {
-    let user = who.acting_as(user)?;
+    let user = who.acting_as(user, needs)?;
     Ok((
         user,
         DeviceId::parse(device)?,
