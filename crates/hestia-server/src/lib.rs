@@ -132,7 +132,9 @@ impl Server {
                     .parse::<SocketAddr>()
                     .is_ok_and(|a| a.ip().is_loopback()),
             }),
-            gateway: Arc::new(hestia_gateway::HesGateway::new(irsp.clone())?),
+            gateway: Arc::new(
+                hestia_gateway::HesGateway::new(irsp.clone())?.with_oauth(config.oauth_settings()),
+            ),
         };
         let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
         Ok(Server {
