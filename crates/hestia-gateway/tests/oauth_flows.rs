@@ -81,14 +81,7 @@ async fn authorization_code_with_pkce_links_and_the_jwt_lists_devices() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.text.contains("role=\"alert\""), "{}", wrong.text);
     let code = home.code_for("alice", "devices:read devices:write").await;
-    let token = home
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let token = home.redeem(&code, VERIFIER, REDIRECT).await;
     assert_eq!(token.status, StatusCode::OK, "{}", token.text);
     assert_eq!(
         token.headers.get(header::CACHE_CONTROL).unwrap(),
@@ -196,17 +189,11 @@ async fn refresh_rotates_and_a_replayed_refresh_token_revokes_the_family() {
 async fn a_reused_code_is_refused_and_revokes_its_tokens() {
     let home = Home::start().await;
     let code = home.code_for("alice", "devices:read").await;
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let first = home.token(&redeem).await;
+    let first = home.redeem(&code, VERIFIER, REDIRECT).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let access = first.json["access_token"].as_str().unwrap().to_owned();
     let refresh = first.json["refresh_token"].as_str().unwrap().to_owned();
-    let again = home.token(&redeem).await;
+    let again = home.redeem(&code, VERIFIER, REDIRECT).await;
     assert_oauth_error(&again, StatusCode::BAD_REQUEST, "invalid_grant");
     let refused = home.get("/cui/v1/users/alice/devices", Some(&access)).await;
     assert_cui_error(&refused, StatusCode::UNAUTHORIZED, "unauthorized");

@@ -182,16 +182,9 @@ impl AuthServer {
             }
         };
         let allowed = Scopes::from_list(&client.scopes).unwrap_or_default();
-        let scope = match params.get("scope").map(Scopes::parse) {
-            None => allowed,
-            Some(Ok(s)) if !s.is_empty() && s.is_subset_of(allowed) => s,
-            Some(Ok(_)) => {
-                return back(
-                    "invalid_scope",
-                    "a scope asked for is not allowed to this client",
-                );
-            }
-            Some(Err(e)) => return back("invalid_scope", &e),
+        let scope = match Scopes::within(params.get("scope"), allowed) {
+            Ok(s) => s,
+            Err(e) => return back("invalid_scope", &e),
         };
         Ok(AuthRequest {
             client,
@@ -329,9 +322,9 @@ pub async fn decide(
     State(gateway): State<Arc<HesGateway>>,
     form: Result<Form, OAuthError>,
 ) -> Response {
-    let params = match form {
-        Ok(Form(p)) => p,
-        Err(e) => return pages::error(e.status, &e.description).into_response(),
+    let params = match pages::form_params(form) {
+        Ok(p) => p,
+        Err(page) => return *page,
     };
     let server = gateway.oauth();
     let req = match server.check_request(&params).await {

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use hestia_store::OAuthClient;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use super::error::{Form, OAuthError, Params, no_store};
+use super::error::{Form, OAuthError, Params, json_answer};
 use super::pages::{self, Consent};
 use super::scope::Scopes;
 use super::{AuthServer, digest, random_token};
@@ -218,16 +217,8 @@ pub async fn authorize_device(
         let server = gateway.oauth();
         let client = server.authenticate_client(&headers, &params).await?;
         let allowed = Scopes::from_list(&client.scopes).unwrap_or_default();
-        let scope = match params.get("scope").map(Scopes::parse) {
-            None => allowed,
-            Some(Ok(s)) if !s.is_empty() && s.is_subset_of(allowed) => s,
-            Some(Ok(_)) => {
-                return Err(OAuthError::invalid_scope(
-                    "a scope asked for is not allowed to this client",
-                ));
-            }
-            Some(Err(e)) => return Err(OAuthError::invalid_scope(e)),
-        };
+        let scope =
+            Scopes::within(params.get("scope"), allowed).map_err(OAuthError::invalid_scope)?;
         let (device_code, user_code, _) = server.start_device(&client, scope);
         let uri = format!("{}/oauth/device", server.settings.issuer);
         let shown = display(&user_code);
@@ -240,14 +231,7 @@ pub async fn authorize_device(
             "interval": server.settings.device_interval,
         }))
     };
-    match answer.await {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            no_store(response.headers_mut());
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+    json_answer(answer.await)
 }
 
 fn device_consent(
@@ -293,9 +277,9 @@ pub async fn decide(
     State(gateway): State<Arc<HesGateway>>,
     form: Result<Form, OAuthError>,
 ) -> Response {
-    let params = match form {
-        Ok(Form(p)) => p,
-        Err(e) => return pages::error(e.status, &e.description).into_response(),
+    let params = match pages::form_params(form) {
+        Ok(p) => p,
+        Err(page) => return *page,
     };
     let server = gateway.oauth();
     let code = params.get("user_code").unwrap_or_default();

@@ -115,6 +115,18 @@ impl IntoResponse for OAuthError {
     }
 }
 
+/// A JSON answer (or the error) with `no-store`: what every back-channel endpoint returns.
+pub fn json_answer(result: Result<serde_json::Value, OAuthError>) -> Response {
+    match result {
+        Ok(body) => {
+            let mut response = Json(body).into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The parameters of a request, from a form body or a query string.
 #[derive(Debug, Default)]
 pub struct Params(HashMap<String, String>);

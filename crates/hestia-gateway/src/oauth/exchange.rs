@@ -47,15 +47,8 @@ impl AuthServer {
             ));
         }
         let held = Scopes::parse(&claims.scope).map_err(OAuthError::internal)?;
-        let scope = match params.get("scope").map(Scopes::parse) {
-            None => held,
-            Some(Ok(s)) if !s.is_empty() && s.is_subset_of(held) => s,
-            Some(_) => {
-                return Err(OAuthError::invalid_scope(
-                    "an exchanged token may only narrow the subject token's scope",
-                ));
-            }
-        };
+        // Only narrower than the subject token's.
+        let scope = Scopes::within(params.get("scope"), held).map_err(OAuthError::invalid_scope)?;
         // `resource` and `audience` both name the target (RFC 8693 §2.1); at most one.
         let target = match (params.get("audience"), params.get("resource")) {
             (Some(_), Some(_)) => {

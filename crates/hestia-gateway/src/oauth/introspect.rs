@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hestia_store::OAuthClient;
 use serde_json::{Value, json};
 
-use super::error::{Form, OAuthError, no_store};
+use super::error::{Form, OAuthError, json_answer};
 use super::{AuthServer, digest, jwt};
 use crate::HesGateway;
 
@@ -63,12 +62,5 @@ pub async fn introspect(
         let client = server.authenticate_client(&headers, &params).await?;
         server.describe(&client, params.require("token")?).await
     };
-    match answer.await {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            no_store(response.headers_mut());
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+    json_answer(answer.await)
 }

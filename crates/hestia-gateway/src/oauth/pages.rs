@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::error::{Form, OAuthError, Params};
 use super::scope::Scopes;
 
 /// An HTML page with its status.
@@ -35,6 +36,12 @@ impl IntoResponse for Page {
         );
         response
     }
+}
+
+/// The parameters of a page's form, or the error page for a form that could not be read.
+pub fn form_params(form: Result<Form, OAuthError>) -> Result<Params, Box<Response>> {
+    form.map(|Form(p)| p)
+        .map_err(|e| Box::new(error(e.status, &e.description).into_response()))
 }
 
 /// Escapes text for HTML content and attribute values.

@@ -75,6 +75,17 @@ impl Scopes {
         self.0 & !other.0 == 0
     }
 
+    /// The scope a request asks for within `held`: `held` when it asks none (`requested` is
+    /// None), else the parsed scope if it is a non-empty subset of `held`; why not otherwise.
+    pub fn within(requested: Option<&str>, held: Scopes) -> Result<Scopes, String> {
+        match requested.map(Scopes::parse) {
+            None => Ok(held),
+            Some(Ok(s)) if !s.is_empty() && s.is_subset_of(held) => Ok(s),
+            Some(Ok(_)) => Err(format!("the scope may be at most \"{held}\"")),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -125,5 +136,16 @@ mod tests {
         assert!(!Scopes::all().is_subset_of(read));
         assert!(Scopes::default().is_subset_of(read));
         assert!(read.contains(Scope::DevicesRead) && !read.contains(Scope::DevicesWrite));
+        assert_eq!(Scopes::within(None, read), Ok(read));
+        assert_eq!(
+            Scopes::within(Some("devices:read"), Scopes::all()),
+            Ok(read)
+        );
+        assert!(Scopes::within(Some("devices:write"), read).is_err());
+        assert!(
+            Scopes::within(Some(" "), read).is_err(),
+            "an empty scope is no narrowing"
+        );
+        assert!(Scopes::within(Some("admin"), Scopes::all()).is_err());
     }
 }

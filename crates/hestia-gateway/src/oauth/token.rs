@@ -6,14 +6,13 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hestia_store::{OAuthClient, OAuthGrant, StoreError};
 use serde_json::{Value, json};
 
-use super::error::{Form, OAuthError, Params, no_store};
+use super::error::{Form, OAuthError, Params, json_answer};
 use super::jwt::{self, AccessClaims};
 use super::scope::Scopes;
 use super::{AuthServer, digest, random_token};
@@ -56,14 +55,7 @@ pub async fn token(
             ))),
         }
     };
-    match answer.await {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            no_store(response.headers_mut());
-            response
-        }
-        Err(e) => e.into_response(),
-    }
+    json_answer(answer.await)
 }
 
 impl AuthServer {
@@ -221,15 +213,8 @@ impl AuthServer {
             ));
         }
         let held = Scopes::parse(&token.scope).map_err(OAuthError::internal)?;
-        let scope = match params.get("scope").map(Scopes::parse) {
-            None => held,
-            Some(Ok(s)) if !s.is_empty() && s.is_subset_of(held) => s,
-            Some(_) => {
-                return Err(OAuthError::invalid_scope(
-                    "a refresh may only narrow the scope",
-                ));
-            }
-        };
+        // A refresh may only narrow the scope.
+        let scope = Scopes::within(params.get("scope"), held).map_err(OAuthError::invalid_scope)?;
         let user = token.grant.username.clone();
         self.token_response(
             &self.issue_for(client, &user, scope, &token.grant.grant_id),

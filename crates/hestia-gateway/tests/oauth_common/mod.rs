@@ -265,14 +265,7 @@ impl Home {
     /// Access and refresh token for `user` with `scope` (authorization code + PKCE).
     pub async fn tokens_for(&self, user: &str, scope: &str) -> (String, String) {
         let code = self.code_for(user, scope).await;
-        let answer = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ])
-            .await;
+        let answer = self.redeem(&code, VERIFIER, REDIRECT).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
         (
             answer.json["access_token"]
