@@ -3,15 +3,19 @@
 //! authenticates with `client_secret_basic` or `client_secret_post` (§2.3.1), never both.
 
 use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use hestia_store::{OAuthClient, StoreError};
 use subtle::ConstantTimeEq as _;
 
-use super::error::{OAuthError, Params};
+use super::error::{Form, OAuthError, Params};
 use super::scope::Scopes;
 use super::{AuthServer, digest, random_token};
+use crate::HesGateway;
 
 /// Longest client id.
 const MAX_CLIENT_ID: usize = 64;
@@ -207,6 +211,27 @@ impl AuthServer {
             Some(c) if is_match => Ok(c),
             _ => Err(OAuthError::invalid_client("unknown client or wrong secret")),
         }
+    }
+}
+
+/// A form request from an authenticated client: what the token, device-authorization,
+/// introspection and revocation endpoints take. Rejected with the endpoint's JSON error.
+pub struct Authenticated {
+    pub client: OAuthClient,
+    pub params: Params,
+}
+
+impl FromRequest<Arc<HesGateway>> for Authenticated {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, gateway: &Arc<HesGateway>) -> Result<Self, OAuthError> {
+        let headers = req.headers().clone();
+        let Form(params) = Form::from_request(req, gateway).await?;
+        let client = gateway
+            .oauth()
+            .authenticate_client(&headers, &params)
+            .await?;
+        Ok(Authenticated { client, params })
     }
 }
 

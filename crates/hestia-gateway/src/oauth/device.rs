@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hestia_store::OAuthClient;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
+use super::clients::Authenticated;
 use super::error::{Form, OAuthError, Params, json_answer};
 use super::pages::{self, Consent};
 use super::scope::Scopes;
@@ -209,13 +210,10 @@ impl AuthServer {
 /// `POST /oauth/device_authorization` (§3.1–3.2).
 pub async fn authorize_device(
     State(gateway): State<Arc<HesGateway>>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    Authenticated { client, params }: Authenticated,
 ) -> Response {
+    let server = gateway.oauth();
     let answer = async {
-        let Form(params) = form?;
-        let server = gateway.oauth();
-        let client = server.authenticate_client(&headers, &params).await?;
         let allowed = Scopes::from_list(&client.scopes).unwrap_or_default();
         let scope =
             Scopes::within(params.get("scope"), allowed).map_err(OAuthError::invalid_scope)?;

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use hestia_store::OAuthClient;
 use serde_json::{Value, json};
 
-use super::error::{Form, OAuthError, json_answer};
+use super::clients::Authenticated;
+use super::error::{OAuthError, json_answer};
 use super::{AuthServer, digest, jwt};
 use crate::HesGateway;
 
@@ -53,14 +53,9 @@ impl AuthServer {
 /// `POST /oauth/introspect`.
 pub async fn introspect(
     State(gateway): State<Arc<HesGateway>>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    Authenticated { client, params }: Authenticated,
 ) -> Response {
-    let answer = async {
-        let Form(params) = form?;
-        let server = gateway.oauth();
-        let client = server.authenticate_client(&headers, &params).await?;
-        server.describe(&client, params.require("token")?).await
-    };
+    let server = gateway.oauth();
+    let answer = async { server.describe(&client, params.require("token")?).await };
     json_answer(answer.await)
 }

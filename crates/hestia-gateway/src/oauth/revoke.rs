@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hestia_store::OAuthClient;
 
-use super::error::{Form, OAuthError, no_store};
+use super::clients::Authenticated;
+use super::error::{OAuthError, no_store};
 use super::{AuthServer, digest, jwt};
 use crate::HesGateway;
 
@@ -43,15 +44,10 @@ impl AuthServer {
 /// `POST /oauth/revoke`.
 pub async fn revoke(
     State(gateway): State<Arc<HesGateway>>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    Authenticated { client, params }: Authenticated,
 ) -> Response {
-    let answer = async {
-        let Form(params) = form?;
-        let server = gateway.oauth();
-        let client = server.authenticate_client(&headers, &params).await?;
-        server.revoke_any(&client, params.require("token")?).await
-    };
+    let server = gateway.oauth();
+    let answer = async { server.revoke_any(&client, params.require("token")?).await };
     match answer.await {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();

@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use hestia_store::{OAuthClient, OAuthGrant, StoreError};
 use serde_json::{Value, json};
 
-use super::error::{Form, OAuthError, Params, json_answer};
+use super::clients::Authenticated;
+use super::error::{OAuthError, Params, json_answer};
 use super::jwt::{self, AccessClaims};
 use super::scope::Scopes;
 use super::{AuthServer, digest, random_token};
@@ -34,13 +34,10 @@ pub(crate) struct Issue<'a> {
 /// `POST /oauth/token`.
 pub async fn token(
     State(gateway): State<Arc<HesGateway>>,
-    headers: HeaderMap,
-    form: Result<Form, OAuthError>,
+    Authenticated { client, params }: Authenticated,
 ) -> Response {
+    let server = gateway.oauth();
     let answer = async {
-        let Form(params) = form?;
-        let server = gateway.oauth();
-        let client = server.authenticate_client(&headers, &params).await?;
         if !server.rate.is_allowed(&client.client_id) {
             return Err(OAuthError::too_many_requests());
         }
