@@ -16,13 +16,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::HesGateway;
 use crate::events::{self, Filter, SubscribeRequest};
 use crate::model::{
     CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, SetOptions, value_from_json,
 };
+use crate::oauth::Scope;
 use crate::operations;
 use crate::webhook::Callback;
+use crate::{HesGateway, Principal};
 
 /// The largest request body accepted; every CUI request is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -115,8 +116,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<
     }
 }
 
-/// The user a valid `Authorization: Bearer <token>` names.
-pub struct SignedIn(pub String);
+/// Who a valid `Authorization: Bearer <token>` acts for: a console token or an OAuth access
+/// token (see [`crate::oauth::access`]).
+pub struct SignedIn(pub Principal);
 
 impl FromRequestParts<Arc<HesGateway>> for SignedIn {
     type Rejection = CuiError;
@@ -127,7 +129,7 @@ impl FromRequestParts<Arc<HesGateway>> for SignedIn {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)
             .ok_or_else(|| CuiError::unauthorized("an Authorization: Bearer token is required"))?;
-        gateway.user_of(token).map(SignedIn)
+        gateway.principal(token.trim()).await.map(SignedIn)
     }
 }
 
@@ -141,13 +143,31 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 impl SignedIn {
-    /// A user acts only as themself: `{u}` in the path must be the token's user.
-    pub fn acting_as(self, path_user: &str) -> Result<String, CuiError> {
-        if self.0 == path_user {
-            Ok(self.0)
+    /// A user acts only as themself: `{u}` in the path must be the token's user, and an OAuth
+    /// token must hold the operation's scope.
+    pub fn acting_as(self, path_user: &str, needs: Scope) -> Result<String, CuiError> {
+        if self.0.scopes.is_some_and(|s| !s.contains(needs)) {
+            return Err(CuiError::forbidden(format!(
+                "the access token lacks the scope {}",
+                needs.as_str()
+            )));
+        }
+        if self.0.user == path_user {
+            Ok(self.0.user)
         } else {
             Err(CuiError::forbidden("a token acts only for its own user"))
         }
+    }
+
+    /// As [`Self::acting_as`], for what only the person may do with their own sign-in (sharing,
+    /// verification codes): no OAuth scope reaches it.
+    pub fn acting_in_person(self, path_user: &str) -> Result<String, CuiError> {
+        if self.0.scopes.is_some() {
+            return Err(CuiError::forbidden(
+                "sharing and verification codes need the user's own sign-in",
+            ));
+        }
+        self.acting_as(path_user, Scope::DevicesWrite)
     }
 }
 
@@ -186,7 +206,7 @@ async fn list_devices(
     who: SignedIn,
     Params(path_user): Params<String>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::DevicesRead)?;
     run(&gateway, Operation::ListDevices { user }).await
 }
 
@@ -195,7 +215,7 @@ async fn get_property(
     who: SignedIn,
     Params(path): Params<(String, String, String)>,
 ) -> Result<Response, CuiError> {
-    let (user, device, property) = property_path(who, &path)?;
+    let (user, device, property) = property_path(who, &path, Scope::DevicesRead)?;
     let op = Operation::GetProperty {
         user,
         device,
@@ -211,7 +231,7 @@ async fn set_property(
     headers: HeaderMap,
     Body(body): Body<SetValue>,
 ) -> Result<Response, CuiError> {
-    let (user, device, property) = property_path(who, &path)?;
+    let (user, device, property) = property_path(who, &path, Scope::DevicesWrite)?;
     let (wait, is_async) = preferred_wait(&headers);
     let queue_for = body
         .queue_for
@@ -271,7 +291,7 @@ async fn get_operation(
     who: SignedIn,
     Params((path_user, operation)): Params<(String, String)>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::DevicesWrite)?;
     run(&gateway, Operation::GetOperation { user, operation }).await
 }
 
@@ -280,8 +300,9 @@ async fn get_operation(
 fn property_path(
     who: SignedIn,
     (user, device, property): &(String, String, String),
+    needs: Scope,
 ) -> Result<(String, DeviceId, PropertyName), CuiError> {
-    let user = who.acting_as(user)?;
+    let user = who.acting_as(user, needs)?;
     Ok((
         user,
         DeviceId::parse(device)?,
@@ -301,7 +322,7 @@ async fn property_history(
     who: SignedIn,
     Params(path): Params<(String, String, String)>,
 ) -> Result<Response, CuiError> {
-    let (user, device, property) = property_path(who, &path)?;
+    let (user, device, property) = property_path(who, &path, Scope::DevicesRead)?;
     let op = Operation::History {
         user,
         device,
@@ -360,7 +381,7 @@ async fn subscribe(
     Params(path_user): Params<String>,
     Body(body): Body<SubscribeBody>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     if !hestia_proto::device::is_valid_name(&body.event) {
         return Err(CuiError::bad_request(
             "an event name is 1-64 of a-z, 0-9, _ and -",
@@ -401,7 +422,7 @@ async fn list_subscriptions(
     who: SignedIn,
     Params(path_user): Params<String>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     run(&gateway, Operation::ListSubscriptions { user }).await
 }
 
@@ -410,7 +431,7 @@ async fn get_subscription(
     who: SignedIn,
     Params((path_user, id)): Params<(String, String)>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     Ok(Json(gateway.events().get(&user, &id)?.view()).into_response())
 }
 
@@ -420,7 +441,7 @@ async fn renew_subscription(
     Params((path_user, subscription)): Params<(String, String)>,
     Body(body): Body<RenewBody>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     let op = Operation::Renew {
         user,
         subscription,
@@ -434,7 +455,7 @@ async fn cancel_subscription(
     who: SignedIn,
     Params((path_user, subscription)): Params<(String, String)>,
 ) -> Result<Response, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     run(&gateway, Operation::Cancel { user, subscription }).await
 }
 

@@ -1,7 +1,8 @@
 //! The HES gateway (ISO/IEC 10192-4-3): one person reaches the devices of their home clusters
 //! through the common user interface (CUI). This crate holds the one operation model
 //! ([`model`], §6.2 HES-CLIP / §6.3 HES-CLDPE), the IGRS RA cluster adapter ([`igrs`]),
-//! sign-in and tokens ([`auth`]) and the HTTP binding under `/cui/v1` ([`http`]).
+//! sign-in and tokens ([`auth`]), the HTTP binding under `/cui/v1` ([`http`]) and the OAuth 2.0
+//! authorization server of C2C authorization ([`oauth`], §8), whose JWTs `/cui/v1` accepts too.
 //!
 //! Dependency direction: proto/store/router ← gateway ← server. The gateway reaches the IRSP
 //! only through the application-server interface and the router's domain functions.
@@ -13,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod igrs;
 pub mod model;
+pub mod oauth;
 pub mod operations;
 pub mod sharing;
 pub mod stream;
@@ -35,10 +37,12 @@ use crate::cluster::{Cluster, Clusters};
 use crate::events::{DeviceEvent, Events, ONLINE, PROPERTY};
 use crate::igrs::IgrsCluster;
 use crate::model::{CuiError, DeviceId, Operation, Outcome, PropertyValue, SetOptions};
+use crate::oauth::{AuthServer, OAuthSettings, Scopes};
 use crate::operations::{Operations, SetCommand};
 use crate::values::LiveValues;
 
-/// The gateway: its clusters, its subscriptions and live values, and its token table.
+/// The gateway: its clusters, its subscriptions and live values, its token table and its
+/// authorization server.
 #[derive(Debug)]
 pub struct HesGateway {
     /// Itself, for the tasks it starts (a set outliving its caller's wait).
@@ -51,7 +55,17 @@ pub struct HesGateway {
     operations: Operations,
     tasks: TaskTracker,
     tokens: Tokens,
+    oauth: AuthServer,
     irsp: Arc<Irsp>,
+}
+
+/// Who a bearer token acts for, and how far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user: String,
+    /// None for the gateway's own sign-in tokens (full access); the token's scopes for an OAuth
+    /// access token.
+    pub scopes: Option<Scopes>,
 }
 
 impl HesGateway {
@@ -62,6 +76,15 @@ impl HesGateway {
     }
 
     pub fn with_tokens(irsp: Arc<Irsp>, tokens: Tokens) -> Result<Arc<HesGateway>, AppError> {
+        HesGateway::with_settings(irsp, tokens, OAuthSettings::default())
+    }
+
+    /// A gateway whose authorization server is configured by `oauth`.
+    pub fn with_settings(
+        irsp: Arc<Irsp>,
+        tokens: Tokens,
+        oauth: OAuthSettings,
+    ) -> Result<Arc<HesGateway>, AppError> {
         let igrs = IgrsCluster::new(irsp.clone())?;
         let mut clusters = Clusters::default();
         clusters.add(Cluster::Igrs(igrs.clone()));
@@ -74,6 +97,7 @@ impl HesGateway {
             operations: Operations::default(),
             tasks: TaskTracker::new(),
             tokens,
+            oauth: AuthServer::new(irsp.store.clone(), oauth),
             irsp,
         });
         Ok(gateway)
@@ -89,18 +113,30 @@ impl HesGateway {
         )
     }
 
+    /// The authorization server (C2C authorization).
+    pub fn oauth(&self) -> &AuthServer {
+        &self.oauth
+    }
+
     /// Signs a user in with their IGRS account; records their grant to the gateway (signing
     /// in is the consent to act for them) and issues a token.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<Issued, CuiError> {
+        let user = self.consent(username, password).await?;
+        Ok(self.tokens.issue(&user))
+    }
+
+    /// Checks a user's IGRS credentials (throttled as sign-in is) and records their grant to the
+    /// gateway: what both sign-in and an OAuth consent screen do. The normalised user.
+    pub async fn consent(&self, username: &str, password: &str) -> Result<String, CuiError> {
         let user = self
             .tokens
             .verify(&self.irsp.store, username, password)
             .await?;
         self.igrs.grant(&user).await?;
-        Ok(self.tokens.issue(&user))
+        Ok(user)
     }
 
-    /// The user a bearer token was issued to.
+    /// The user a console (sign-in) token was issued to.
     pub fn user_of(&self, token: &str) -> Result<String, CuiError> {
         self.tokens.user_of(token)
     }
@@ -108,6 +144,32 @@ impl HesGateway {
     /// The gateway's subscriptions and open streams.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// Who a bearer token acts for: a console token, or a JWT access token of this gateway's
+    /// authorization server whose audience is this gateway's CUI.
+    pub async fn principal(&self, token: &str) -> Result<Principal, CuiError> {
+        if !oauth::jwt::is_jwt(token) {
+            return self
+                .tokens
+                .user_of(token)
+                .map(|user| Principal { user, scopes: None });
+        }
+        let claims = self
+            .oauth
+            .verify_access_token(token)
+            .await
+            .map_err(CuiError::unauthorized)?;
+        if claims.aud != self.oauth.settings().audience {
+            return Err(CuiError::unauthorized(
+                "the access token is for another audience",
+            ));
+        }
+        let scopes = Scopes::parse(&claims.scope).map_err(CuiError::unauthorized)?;
+        Ok(Principal {
+            user: claims.sub.clone(),
+            scopes: Some(scopes),
+        })
     }
 
     /// Carries out one operation on the cluster its device belongs to.

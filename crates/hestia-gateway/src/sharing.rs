@@ -179,7 +179,7 @@ struct AskBody {
 
 /// `{u}` checked against the token and `{d}` parsed.
 fn device_path(who: SignedIn, user: &str, device: &str) -> Result<(String, DeviceId), CuiError> {
-    Ok((who.acting_as(user)?, DeviceId::parse(device)?))
+    Ok((who.acting_in_person(user)?, DeviceId::parse(device)?))
 }
 
 /// The other user of a share path, as an IGRS localpart.
@@ -248,7 +248,7 @@ async fn ask(
     Body(body): Body<AskBody>,
 ) -> Result<Response, CuiError> {
     let op = SharingOp::Ask {
-        user: who.acting_as(&user)?,
+        user: who.acting_in_person(&user)?,
         device: DeviceId::parse(&body.device_id)?,
         right: ShareRight::parse(&body.right)?,
     };

@@ -23,6 +23,7 @@ use crate::HesGateway;
 use crate::events::Notification;
 use crate::http::{Params, SignedIn};
 use crate::model::CuiError;
+use crate::oauth::Scope;
 
 /// How long a WebSocket may stay silent before authenticating.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,7 +77,7 @@ pub async fn sse(
     who: SignedIn,
     Params(path_user): Params<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, CuiError> {
-    let user = who.acting_as(&path_user)?;
+    let user = who.acting_as(&path_user, Scope::Events)?;
     let listener = Listener::open(gateway, user);
     let events = stream::unfold(listener, |mut listener| async move {
         let event = match listener.next().await? {
@@ -110,7 +111,9 @@ pub async fn websocket(
 ) -> Result<Response, CuiError> {
     let upgrade = upgrade.map_err(|r| CuiError::bad_request(r.body_text()))?;
     let early = match crate::http::bearer(&parts.headers) {
-        Some(token) => Some(SignedIn(gateway.user_of(token)?).acting_as(&path_user)?),
+        Some(token) => {
+            Some(SignedIn(gateway.principal(token).await?).acting_as(&path_user, Scope::Events)?)
+        }
         None => None,
     };
     Ok(upgrade
@@ -183,7 +186,8 @@ async fn authenticate(
     };
     let ClientMessage::Authenticate { token } = serde_json::from_str(text.as_str())
         .map_err(|_| CuiError::unauthorized("the first message must authenticate"))?;
-    let user = SignedIn(gateway.user_of(token.trim())?).acting_as(path_user)?;
+    let user =
+        SignedIn(gateway.principal(token.trim()).await?).acting_as(path_user, Scope::Events)?;
     let ok = json!({ "type": "authenticated", "userId": user }).to_string();
     socket
         .send(Message::Text(ok.into()))

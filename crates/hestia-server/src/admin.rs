@@ -1,7 +1,8 @@
 //! The authenticated admin API (`/admin/v1`, `Authorization: Bearer <token>`): the account-server
 //! operations of ISO/IEC 14543-5-9 §8.2 (register users and devices, modify information, delete,
 //! reset verification codes), account disable/enable, invitations, sessions, and server push
-//! (14543-5-8 §11.5). It calls the same domain functions as in-band registration.
+//! (14543-5-8 §11.5), and the gateway's OAuth clients and signing keys (10192-4-3 §8). It calls
+//! the same domain functions as in-band registration.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use hestia_features::registration::{NewRegistration, Origin, accounts};
+use hestia_gateway::oauth::{ClientError, NewClient};
 use hestia_proto::Jid;
 use hestia_proto::igrs::RegistrationStatus;
 use hestia_proto::igrs::{ForcedLogout, NS_PUSH};
@@ -124,6 +126,9 @@ pub fn router(state: HttpState) -> Router<HttpState> {
         .route("/sessions", get(list_sessions))
         .route("/sessions/{jid}", delete(end_session))
         .route("/push", post(server_push))
+        .route("/oauth/clients", get(oauth_clients).post(add_oauth_client))
+        .route("/oauth/clients/{id}", delete(delete_oauth_client))
+        .route("/oauth/keys/rotate", post(rotate_oauth_keys))
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -565,4 +570,51 @@ async fn push_recipients(s: &HttpState, b: &NewPush) -> Result<Vec<String>, ApiE
 
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> ApiError {
+        match e {
+            ClientError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
+            ClientError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ClientError::NotFound => ApiError::not_found("OAuth client"),
+            ClientError::Internal(cause) => internal(cause),
+        }
+    }
+}
+
+fn client_json(c: &hestia_store::OAuthClient) -> Value {
+    json!({
+        "client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris,
+        "scopes": c.scopes, "audiences": c.audiences, "created_at": c.created_at,
+    })
+}
+
+/// Registers a peer gateway as an OAuth client; the answer holds its secret, shown only here.
+async fn add_oauth_client(State(s): State<HttpState>, Json(new): Json<NewClient>) -> ApiResult {
+    let registered = s.gateway.oauth().register_client(new).await?;
+    let mut body = client_json(&registered.client);
+    body["client_secret"] = Value::String(registered.secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn oauth_clients(State(s): State<HttpState>) -> ApiResult {
+    let clients = s.gateway.oauth().clients().await?;
+    let list: Vec<Value> = clients.iter().map(client_json).collect();
+    Ok((StatusCode::OK, Json(json!({ "clients": list }))))
+}
+
+/// Removes a client: every federation with it is unlinked and its tokens refused at once.
+async fn delete_oauth_client(
+    State(s): State<HttpState>,
+    UrlPath(id): UrlPath<String>,
+) -> ApiResult {
+    s.gateway.oauth().delete_client(&id).await?;
+    Ok((StatusCode::OK, Json(json!({ "deleted": id }))))
+}
+
+/// Makes a new signing key current; the previous one stays published until its tokens expire.
+async fn rotate_oauth_keys(State(s): State<HttpState>) -> ApiResult {
+    let kid = s.gateway.oauth().rotate_keys().await?;
+    Ok((StatusCode::OK, Json(json!({ "kid": kid }))))
 }

@@ -9,6 +9,7 @@ use hestia_config::{Duration, Secret, write_table};
 use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
+use hestia_gateway::oauth::{OAuthConfig, OAuthSettings};
 
 hestia_config::section! {
     /// The IRSP itself.
@@ -188,10 +189,11 @@ pub struct Config {
     pub offline: OfflineSection,
     pub proxy: ProxyConfig,
     pub component: ComponentSection,
+    pub oauth: OAuthConfig,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "store",
     "tls",
@@ -203,6 +205,7 @@ const SECTIONS: [&str; 12] = [
     "offline",
     "proxy",
     "component",
+    "oauth",
     "log",
 ];
 
@@ -271,6 +274,7 @@ impl Config {
             }
         }
         p.extend(self.proxy_problems());
+        p.extend(OAuthSettings::problems(&self.oauth));
         for name in self.component.secrets.keys() {
             if !hestia_router::appserver::is_valid_name(name) {
                 p.push(format!(
@@ -387,8 +391,14 @@ impl Config {
         write_table(&mut out, "offline", &c.offline);
         write_table(&mut out, "proxy", &c.proxy);
         write_table(&mut out, "component", &c.component);
+        write_table(&mut out, "oauth", &c.oauth);
         write_table(&mut out, "log", &c.log);
         out
+    }
+
+    /// The authorization server's settings: an empty `oauth.issuer` is `http://<http.listen>`.
+    pub fn oauth_settings(&self) -> OAuthSettings {
+        OAuthSettings::new(&self.oauth, &format!("http://{}", self.http.listen))
     }
 
     /// The SQLite URL (or configured URL) of the store.
@@ -546,6 +556,30 @@ mod tests {
         )
         .expect_err("invalid");
         assert_eq!(bad.0.len(), 2, "{bad}");
+    }
+
+    #[test]
+    fn oauth_settings_come_from_the_environment_and_default_to_the_http_port() {
+        let c = Config::load(None, env(&[])).expect("valid");
+        let s = c.oauth_settings();
+        assert_eq!(s.issuer, "http://127.0.0.1:5280");
+        assert_eq!(s.audience, "http://127.0.0.1:5280/cui/v1");
+        assert_eq!(s.access_ttl, 600);
+        let c = Config::load(
+            None,
+            env(&[
+                ("HESTIA_OAUTH_ISSUER", "https://home-b.example/"),
+                ("HESTIA_OAUTH_ACCESS_TOKEN_TTL", "5m"),
+            ]),
+        )
+        .expect("valid");
+        let s = c.oauth_settings();
+        assert_eq!(s.issuer, "https://home-b.example");
+        assert_eq!(s.audience, "https://home-b.example/cui/v1");
+        assert_eq!(s.access_ttl, 300);
+        let bad = Config::load(None, env(&[("HESTIA_OAUTH_ISSUER", "home-b.example")]))
+            .expect_err("invalid");
+        assert_eq!(bad.0.len(), 1, "{bad}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The HTTP port: health and readiness probes, Prometheus metrics, the admin API
 //! (see [`crate::admin`]), XMPP over WebSocket (see [`crate::websocket`]) and the HES
-//! gateway's CUI under `/cui/v1` (see [`hestia_gateway::http`]).
+//! gateway's CUI under `/cui/v1` (see [`hestia_gateway::http`]) with its OAuth authorization
+//! server at `/oauth/*` and `/.well-known/oauth-authorization-server` (see
+//! [`hestia_gateway::oauth`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +64,7 @@ pub fn router(state: HttpState) -> Router {
             hestia_gateway::http::router(state.gateway.clone()),
         )
         .merge(hestia_gateway::console::router())
+        .merge(hestia_gateway::oauth::router(state.gateway.clone()))
         .with_state(state)
 }
 

@@ -118,7 +118,11 @@ impl Server {
         let component_addr = components.listen(&config.component.listen).await?;
         let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
-        let gateway = hestia_gateway::HesGateway::new(irsp.clone())?;
+        let gateway = hestia_gateway::HesGateway::with_settings(
+            irsp.clone(),
+            hestia_gateway::auth::Tokens::default(),
+            config.oauth_settings(),
+        )?;
         let hears_devices = gateway.listen();
         let stop = shutdown.clone();
         tracker.spawn(async move {

@@ -1,7 +1,8 @@
 //! The storage contract of Hestia: accounts (users and devices, ISO/IEC 14543-5-8 §7 registration and §8 login
 //! credentials), invitation tokens for invitation-gated registration, relationships (§10: versioned RFC 6121
 //! rosters with their subscription state and IGRS relationship kind), device access rights and policies (§9), the
-//! verification-code failure counter of each device, and stanzas stored for offline accounts.
+//! verification-code failure counter of each device, stanzas stored for offline accounts, and the gateway's
+//! OAuth 2.0 authorization-server state (clients, grants, refresh tokens, revocations, signing keys).
 //!
 //! [`Store`] is an enum over the two backends — SQLite (the embedded default) and PostgreSQL (scale-out) — and every
 //! contract method dispatches to its dialect. Data-manipulation SQL is written in the subset both dialects accept
@@ -15,6 +16,7 @@ mod error;
 mod invitations;
 mod journal;
 mod model;
+mod oauth;
 mod open;
 mod relationship_model;
 mod relationships;
@@ -26,6 +28,7 @@ pub use model::{
     Account, AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential,
     UserInfo, VerificationCodeHash,
 };
+pub use oauth::{OAuthClient, OAuthGrant, RefreshToken, SigningKey};
 pub use relationship_model::{
     AccessRight, DeviceAccess, DevicePolicy, PendingRequest, RelationKind, RelationshipChange,
     RosterItem, StoredStanza, Subscription,

@@ -2,9 +2,9 @@
 
 use hestia_store::{
     AccessRight, AccountKind, AccountSummary, Credentials, DeviceAccess, DeviceInfo, DevicePolicy,
-    JournalOp, JournalOutcome, LastItem, NewAccount, PendingRequest, RelationKind,
-    RelationshipChange, RosterItem, ScramCredential, Store, StoreError, StoredStanza, Subscription,
-    UserInfo, VerificationCodeHash,
+    JournalOp, JournalOutcome, LastItem, NewAccount, OAuthClient, OAuthGrant, PendingRequest,
+    RelationKind, RelationshipChange, RosterItem, ScramCredential, SigningKey, Store, StoreError,
+    StoredStanza, Subscription, UserInfo, VerificationCodeHash,
 };
 
 fn credential(seed: u8, iterations: u32) -> ScramCredential {
@@ -1729,4 +1729,298 @@ pub async fn journal_stores_in_one_batch_within_the_quota(store: &Store) {
     let taken = store.take_offline("bob").await.expect("take");
     let bodies: Vec<_> = taken.iter().map(|s| s.stanza.as_str()).collect();
     assert_eq!(bodies, ["<message>1</message>", "<message>3</message>"]);
+}
+
+fn oauth_client(id: &str) -> OAuthClient {
+    OAuthClient {
+        client_id: id.to_owned(),
+        name: "Home B".to_owned(),
+        secret_hash: vec![9; 32],
+        redirect_uris: vec![
+            "https://b.example/cb".to_owned(),
+            "https://b.example/cb2?x=1".to_owned(),
+        ],
+        scopes: vec!["devices:read".to_owned(), "devices:write".to_owned()],
+        audiences: vec!["https://c.example/cui/v1".to_owned()],
+        created_at: 100,
+    }
+}
+
+fn oauth_grant(id: &str, client: &str, user: &str) -> OAuthGrant {
+    OAuthGrant {
+        grant_id: id.to_owned(),
+        client_id: client.to_owned(),
+        username: user.to_owned(),
+        scope: "devices:read devices:write".to_owned(),
+        created_at: 200,
+        revoked_at: None,
+    }
+}
+
+pub async fn oauth_clients_round_trip_and_delete_revokes_grants(store: &Store) {
+    store
+        .create_account(new_user("alice"))
+        .await
+        .expect("alice");
+    let b = oauth_client("home-b");
+    store.put_oauth_client(&b).await.expect("put");
+    assert!(matches!(
+        store.put_oauth_client(&b).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .put_oauth_client(&oauth_client("home-a"))
+        .await
+        .expect("put a");
+    assert_eq!(
+        store.oauth_client("home-b").await.expect("read"),
+        Some(b.clone())
+    );
+    assert_eq!(store.oauth_client("nobody").await.expect("read"), None);
+    let ids: Vec<String> = store
+        .oauth_clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["home-a", "home-b"]);
+    store
+        .create_oauth_grant(&oauth_grant("g1", "home-b", "alice"))
+        .await
+        .expect("g1");
+    store
+        .create_oauth_grant(&oauth_grant("g2", "home-b", "alice"))
+        .await
+        .expect("g2");
+    store
+        .create_oauth_grant(&oauth_grant("g3", "home-a", "alice"))
+        .await
+        .expect("g3");
+    assert!(
+        store
+            .revoke_oauth_grant("g2", 300)
+            .await
+            .expect("revoke g2")
+    );
+    let mut revoked = store
+        .delete_oauth_client("home-b", 400)
+        .await
+        .expect("delete");
+    revoked.sort();
+    assert_eq!(revoked, ["g1"], "g2 was already revoked");
+    assert_eq!(store.oauth_client("home-b").await.expect("read"), None);
+    assert!(matches!(
+        store.delete_oauth_client("home-b", 401).await,
+        Err(StoreError::NotFound)
+    ));
+    let g1 = store.oauth_grant("g1").await.expect("read").expect("kept");
+    assert_eq!(g1.revoked_at, Some(400));
+    assert_eq!(
+        store
+            .oauth_grant("g3")
+            .await
+            .expect("read")
+            .expect("g3")
+            .revoked_at,
+        None
+    );
+    assert_eq!(
+        store.revoked_oauth_grants(0).await.expect("since 0"),
+        ["g1", "g2"]
+    );
+    assert_eq!(
+        store.revoked_oauth_grants(350).await.expect("since 350"),
+        ["g1"]
+    );
+}
+
+pub async fn oauth_grants_need_an_account_and_revoke_once(store: &Store) {
+    assert!(matches!(
+        store
+            .create_oauth_grant(&oauth_grant("g1", "home-b", "ghost"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .create_account(new_user("alice"))
+        .await
+        .expect("alice");
+    let g = oauth_grant("g1", "home-b", "alice");
+    store.create_oauth_grant(&g).await.expect("grant");
+    assert_eq!(store.oauth_grant("g1").await.expect("read"), Some(g));
+    assert!(store.revoke_oauth_grant("g1", 10).await.expect("first"));
+    assert!(!store.revoke_oauth_grant("g1", 11).await.expect("second"));
+    assert!(!store.revoke_oauth_grant("nope", 11).await.expect("unknown"));
+    assert_eq!(
+        store
+            .oauth_grant("g1")
+            .await
+            .expect("read")
+            .expect("g1")
+            .revoked_at,
+        Some(10)
+    );
+    // Deleting the user deletes their grants.
+    store.delete_account("alice").await.expect("delete alice");
+    assert_eq!(store.oauth_grant("g1").await.expect("read"), None);
+}
+
+pub async fn refresh_tokens_are_spent_once(store: &Store) {
+    store
+        .create_account(new_user("alice"))
+        .await
+        .expect("alice");
+    let g = oauth_grant("g1", "home-b", "alice");
+    store.create_oauth_grant(&g).await.expect("grant");
+    assert!(matches!(
+        store
+            .put_refresh_token(&[1; 32], "no-grant", "devices:read", 500)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .put_refresh_token(&[1; 32], "g1", "devices:read", 500)
+        .await
+        .expect("put");
+    assert!(matches!(
+        store
+            .put_refresh_token(&[1; 32], "g1", "devices:read", 500)
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let t = store
+        .refresh_token(&[1; 32])
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(t.grant, g);
+    assert_eq!(
+        (t.scope.as_str(), t.expires_at, t.used_at),
+        ("devices:read", 500, None)
+    );
+    assert_eq!(store.refresh_token(&[2; 32]).await.expect("read"), None);
+    // Concurrent spenders: exactly one wins.
+    let spends = futures_all(store, &[1; 32]).await;
+    assert_eq!(spends.iter().filter(|won| **won).count(), 1, "{spends:?}");
+    let used = store
+        .refresh_token(&[1; 32])
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(used.used_at, Some(42));
+    assert!(
+        !store
+            .spend_refresh_token(&[2; 32], 43)
+            .await
+            .expect("unknown")
+    );
+    // A revoked grant shows through the token.
+    store.revoke_oauth_grant("g1", 50).await.expect("revoke");
+    let t = store
+        .refresh_token(&[1; 32])
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(t.grant.revoked_at, Some(50));
+}
+
+async fn futures_all(store: &Store, hash: &[u8]) -> Vec<bool> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (store, hash) = (store.clone(), hash.to_vec());
+        set.spawn(async move { store.spend_refresh_token(&hash, 42).await.expect("spend") });
+    }
+    set.join_all().await
+}
+
+pub async fn revoked_access_tokens_kept_until_expiry(store: &Store) {
+    store.revoke_access_token("jti-b", 200).await.expect("b");
+    store.revoke_access_token("jti-a", 100).await.expect("a");
+    store
+        .revoke_access_token("jti-a", 100)
+        .await
+        .expect("twice is fine");
+    assert_eq!(
+        store.revoked_access_tokens(50).await.expect("at 50"),
+        ["jti-a", "jti-b"]
+    );
+    assert_eq!(
+        store.revoked_access_tokens(100).await.expect("at 100"),
+        ["jti-b"]
+    );
+    assert_eq!(store.prune_oauth(150).await.expect("prune"), 1);
+    assert_eq!(
+        store.revoked_access_tokens(0).await.expect("at 0"),
+        ["jti-b"]
+    );
+}
+
+fn signing_key(kid: &str, created_at: i64) -> SigningKey {
+    SigningKey {
+        kid: kid.to_owned(),
+        private_key: vec![created_at as u8; 83],
+        created_at,
+        retires_at: None,
+    }
+}
+
+pub async fn signing_keys_rotate_and_retire(store: &Store) {
+    assert!(store.signing_keys(0).await.expect("none").is_empty());
+    store
+        .rotate_signing_key(&signing_key("k1", 10), 0)
+        .await
+        .expect("k1");
+    store
+        .rotate_signing_key(&signing_key("k2", 20), 80)
+        .await
+        .expect("k2");
+    assert!(matches!(
+        store.rotate_signing_key(&signing_key("k2", 21), 90).await,
+        Err(StoreError::Conflict)
+    ));
+    // The failed rotation retired nothing: k2 is still current.
+    let keys = store.signing_keys(30).await.expect("at 30");
+    let summary: Vec<(&str, Option<i64>)> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retires_at))
+        .collect();
+    assert_eq!(summary, [("k2", None), ("k1", Some(80))]);
+    assert_eq!(keys[0], signing_key("k2", 20));
+    assert!(
+        !format!("{:?}", keys[0]).contains("20, 20"),
+        "private key redacted"
+    );
+    let later: Vec<String> = store
+        .signing_keys(80)
+        .await
+        .expect("at 80")
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(later, ["k2"]);
+    assert_eq!(store.prune_oauth(80).await.expect("prune"), 1);
+    assert_eq!(store.signing_keys(0).await.expect("after prune").len(), 1);
+}
+
+pub async fn prune_drops_expired_refresh_tokens(store: &Store) {
+    store
+        .create_account(new_user("alice"))
+        .await
+        .expect("alice");
+    store
+        .create_oauth_grant(&oauth_grant("g1", "home-b", "alice"))
+        .await
+        .expect("grant");
+    store
+        .put_refresh_token(&[1; 32], "g1", "devices:read", 100)
+        .await
+        .expect("1");
+    store
+        .put_refresh_token(&[2; 32], "g1", "devices:read", 200)
+        .await
+        .expect("2");
+    assert_eq!(store.prune_oauth(100).await.expect("prune"), 1);
+    assert_eq!(store.refresh_token(&[1; 32]).await.expect("read"), None);
+    assert!(store.refresh_token(&[2; 32]).await.expect("read").is_some());
 }

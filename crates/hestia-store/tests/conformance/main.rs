@@ -146,4 +146,10 @@ conformance!(
     journal_in_flight_is_not_offline_until_kept,
     journal_recovery_and_claimed_offline,
     journal_stores_in_one_batch_within_the_quota,
+    oauth_clients_round_trip_and_delete_revokes_grants,
+    oauth_grants_need_an_account_and_revoke_once,
+    refresh_tokens_are_spent_once,
+    revoked_access_tokens_kept_until_expiry,
+    signing_keys_rotate_and_retire,
+    prune_drops_expired_refresh_tokens,
 );
