@@ -152,10 +152,14 @@ async function asAlice(browser) {
     /^\d{8}$/.test(await lamp.locator("output.code").textContent()));
 
   await page.screenshot({ path: `${process.env.SCREENSHOTS}/alice-phone.png`, fullPage: true });
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("hestia.session")).token);
   await page.getByRole("button", { name: "Sign out" }).click();
   await eventually("signing out forgets the token", async () =>
     (await page.evaluate(() => sessionStorage.getItem("hestia.session"))) === null &&
     (await page.getByLabel("Username").isVisible()));
+  const after = await page.evaluate(async (t) =>
+    (await fetch("/cui/v1/users/alice/devices", { headers: { Authorization: `Bearer ${t}` } })).status, token);
+  check("the server refuses the signed-out token", after === 401, `status ${after}`);
   check("no script errors on alice's page", errors.length === 0, errors.join("; "));
   await context.close();
 }

@@ -94,6 +94,8 @@ function onEvent(body, timestamp) {
 
 async function signOut(reason) {
   await live.stop();
+  // Asked by the person (not after a refusal): end the token on the server too.
+  if (reason === undefined) await api.request("POST", "/cui/v1/sign-out").catch(() => {});
   api.forget();
   $("devices").replaceChildren();
   show(false);

@@ -121,6 +121,15 @@ impl Tokens {
         }
     }
 
+    /// Ends a token before its time (sign-out); false when it was not live.
+    pub fn revoke(&self, token: &str) -> bool {
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&digest(token))
+            .is_some()
+    }
+
     /// The user a live token was issued to.
     pub fn user_of(&self, token: &str) -> Result<String, CuiError> {
         let key = digest(token);

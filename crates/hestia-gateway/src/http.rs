@@ -33,6 +33,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/sign-in", post(sign_in))
+        .route("/sign-out", post(sign_out))
         .route("/users/{user}/devices", get(list_devices))
         .route(
             "/users/{user}/devices/{device}/properties/{property}",
@@ -186,6 +187,17 @@ struct SetValue {
     value: serde_json::Value,
     /// Seconds a command for an offline device may wait for it; absent: fail at once.
     queue_for: Option<u64>,
+}
+
+/// `POST /sign-out`: the bearer token stops working; `204`.
+async fn sign_out(
+    State(gateway): State<Arc<HesGateway>>,
+    headers: HeaderMap,
+) -> Result<Response, CuiError> {
+    let token = bearer(&headers)
+        .ok_or_else(|| CuiError::unauthorized("an Authorization: Bearer token is required"))?;
+    gateway.sign_out(token)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sign_in(

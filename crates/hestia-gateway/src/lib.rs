@@ -136,6 +136,21 @@ impl HesGateway {
         Ok(user)
     }
 
+    /// Signs out: the console token stops working at once. An OAuth access token is revoked at
+    /// the authorization server instead.
+    pub fn sign_out(&self, token: &str) -> Result<(), CuiError> {
+        if oauth::jwt::is_jwt(token) {
+            return Err(CuiError::bad_request(
+                "an OAuth access token is revoked at /oauth/revoke",
+            ));
+        }
+        if self.tokens.revoke(token) {
+            Ok(())
+        } else {
+            Err(CuiError::unauthorized("unknown token"))
+        }
+    }
+
     /// The user a console (sign-in) token was issued to.
     pub fn user_of(&self, token: &str) -> Result<String, CuiError> {
         self.tokens.user_of(token)

@@ -506,6 +506,7 @@ async fn the_openapi_document_is_served_and_names_every_route() {
     let served = [
         "GET /openapi.json",
         "POST /sign-in",
+        "POST /sign-out",
         "GET /users/{u}/devices",
         "GET /users/{u}/devices/{d}/properties/{p}",
         "PUT /users/{u}/devices/{d}/properties/{p}",

@@ -277,6 +277,30 @@ async fn tokens_are_required_and_act_only_for_their_user() {
 }
 
 #[tokio::test]
+async fn a_signed_out_token_is_refused_at_once() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    let other = home.sign_in("alice").await;
+    let (status, _) = home
+        .call(Method::POST, "/sign-out", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let list = home
+        .call(Method::GET, "/users/alice/devices", Some(&alice), None)
+        .await;
+    assert_error(list, StatusCode::UNAUTHORIZED, "unauthorized");
+    let again = home
+        .call(Method::POST, "/sign-out", Some(&alice), None)
+        .await;
+    assert_error(again, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, _) = home
+        .call(Method::GET, "/users/alice/devices", Some(&other), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "another sign-in of alice stays");
+    home.stop().await;
+}
+
+#[tokio::test]
 async fn malformed_and_oversize_bodies_are_bad_requests() {
     let home = Home::start().await;
     let alice = home.sign_in("alice").await;
