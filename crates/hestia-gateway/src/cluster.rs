@@ -3,10 +3,46 @@
 //! [`crate::model`] never know which kind of home a device lives in. A device id's cluster
 //! part picks the adapter.
 
-use hestia_proto::device::Value;
+use std::sync::{Arc, RwLock};
 
+use hestia_proto::device::Value;
+use tokio::sync::mpsc;
+
+use crate::events::DeviceEvent;
 use crate::igrs::IgrsCluster;
 use crate::model::{CuiError, DeviceId, DeviceView, PropertyName, PropertyValue};
+
+/// How many observations an adapter may have told before the gateway reads them; a full
+/// channel drops the newest (counted), so a flood from one cluster never stalls the others.
+const FEED_DEPTH: usize = 4096;
+
+/// What a cluster adapter saw of one of its devices: the event to notify, and the property
+/// values it reports (each becomes a `property` notification when it changed).
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub event: DeviceEvent,
+    pub values: Vec<(String, Value)>,
+}
+
+/// The sending side of the gateway's cluster feed: adapters other than the in-process IGRS one
+/// (whose devices the router's feed tells) report what their devices do through it.
+#[derive(Debug, Clone)]
+pub struct ClusterFeed(mpsc::Sender<Observed>);
+
+impl ClusterFeed {
+    /// A feed and the receiver the gateway's listener reads.
+    pub fn channel() -> (ClusterFeed, mpsc::Receiver<Observed>) {
+        let (tx, rx) = mpsc::channel(FEED_DEPTH);
+        (ClusterFeed(tx), rx)
+    }
+
+    /// Tells the gateway; never waits (a full or closed feed drops the observation).
+    pub fn tell(&self, observed: Observed) {
+        if self.0.try_send(observed).is_err() {
+            metrics::counter!("hestia_gateway_cluster_feed_dropped_total").increment(1);
+        }
+    }
+}
 
 /// One cluster adapter.
 #[derive(Debug)]
@@ -89,27 +125,64 @@ impl Cluster {
     }
 }
 
-/// The clusters by name.
-#[derive(Debug, Default)]
+/// The clusters by name. Clusters come and go while the gateway runs (a peer gateway is linked
+/// and unlinked), so lookups hand out a shared handle rather than a borrow.
+#[derive(Debug)]
 pub struct Clusters {
-    clusters: Vec<Cluster>,
+    clusters: RwLock<Vec<Arc<Cluster>>>,
 }
 
 impl Clusters {
-    pub fn add(&mut self, cluster: Cluster) {
-        self.clusters.push(cluster);
+    /// The clusters, starting with one.
+    pub fn new(first: Cluster) -> Clusters {
+        Clusters {
+            clusters: RwLock::new(vec![Arc::new(first)]),
+        }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Cluster> {
-        self.clusters.iter()
+    /// Adds a cluster; a name already taken is a `conflict`.
+    pub fn add(&self, cluster: Cluster) -> Result<Arc<Cluster>, CuiError> {
+        let mut clusters = self.clusters.write().unwrap_or_else(|e| e.into_inner());
+        if clusters.iter().any(|c| c.name() == cluster.name()) {
+            return Err(CuiError::new(
+                crate::model::ErrorCode::Conflict,
+                format!("a cluster named {} exists", cluster.name()),
+            ));
+        }
+        let cluster = Arc::new(cluster);
+        clusters.push(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Removes the cluster of that name, handing it back.
+    pub fn remove(&self, name: &str) -> Option<Arc<Cluster>> {
+        let mut clusters = self.clusters.write().unwrap_or_else(|e| e.into_inner());
+        let at = clusters.iter().position(|c| c.name() == name)?;
+        Some(clusters.remove(at))
+    }
+
+    /// Every cluster, in the order they were added.
+    pub fn all(&self) -> Vec<Arc<Cluster>> {
+        self.clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The cluster named so, if any.
+    pub fn named(&self, name: &str) -> Option<Arc<Cluster>> {
+        self.clusters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.name() == name)
+            .cloned()
     }
 
     /// The cluster a device belongs to. An unknown cluster is `not_found`, like an unknown
     /// device: the id names nothing this gateway reaches.
-    pub fn of(&self, device: &DeviceId) -> Result<&Cluster, CuiError> {
-        self.clusters
-            .iter()
-            .find(|c| c.name() == device.cluster())
+    pub fn of(&self, device: &DeviceId) -> Result<Arc<Cluster>, CuiError> {
+        self.named(device.cluster())
             .ok_or_else(|| CuiError::not_found(format!("no device {device}")))
     }
 }

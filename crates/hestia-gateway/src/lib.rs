@@ -22,18 +22,18 @@ pub mod values;
 pub mod webhook;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use hestia_proto::device::Value;
 use hestia_router::Irsp;
 use hestia_router::appserver::AppError;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{Issued, Tokens};
-use crate::cluster::{Cluster, Clusters};
+use crate::cluster::{Cluster, ClusterFeed, Clusters, Observed};
 use crate::events::{DeviceEvent, Events, ONLINE, PROPERTY};
 use crate::igrs::IgrsCluster;
 use crate::model::{CuiError, DeviceId, Operation, Outcome, PropertyValue, SetOptions};
@@ -50,6 +50,10 @@ pub struct HesGateway {
     /// The IGRS cluster, also among `clusters`: signing in grants it.
     igrs: IgrsCluster,
     clusters: Clusters,
+    /// Where adapters other than the IGRS one tell what their devices do.
+    cluster_feed: ClusterFeed,
+    /// The feed's receiving side, until [`HesGateway::listen`] takes it.
+    cluster_observations: Mutex<Option<mpsc::Receiver<Observed>>>,
     events: Events,
     values: LiveValues,
     operations: Operations,
@@ -86,12 +90,14 @@ impl HesGateway {
         oauth: OAuthSettings,
     ) -> Result<Arc<HesGateway>, AppError> {
         let igrs = IgrsCluster::new(irsp.clone())?;
-        let mut clusters = Clusters::default();
-        clusters.add(Cluster::Igrs(igrs.clone()));
+        let clusters = Clusters::new(Cluster::Igrs(igrs.clone()));
+        let (cluster_feed, observations) = ClusterFeed::channel();
         let gateway = Arc::new_cyclic(|me| HesGateway {
             me: me.clone(),
             igrs: igrs.clone(),
             clusters,
+            cluster_feed,
+            cluster_observations: Mutex::new(Some(observations)),
             events: Events::default(),
             values: LiveValues::default(),
             operations: Operations::default(),
@@ -103,14 +109,36 @@ impl HesGateway {
         Ok(gateway)
     }
 
-    /// Turns what the IRSP's devices do into gateway events, from now until the gateway is
-    /// dropped; the caller runs it on its task tracker.
+    /// Turns what the IRSP's devices, and the devices of every other cluster, do into gateway
+    /// events, from now until the gateway is dropped; the caller runs it on its task tracker.
+    /// Only the first call hears the other clusters (their feed has one reader).
     pub fn listen(self: &Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
-        listen_to_igrs(
+        let observations = self
+            .cluster_observations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        listen_to_clusters(
             Arc::downgrade(self),
             self.igrs.clone(),
             self.irsp.feed.subscribe(),
+            observations,
         )
+    }
+
+    /// The clusters this gateway reaches.
+    pub fn clusters(&self) -> &Clusters {
+        &self.clusters
+    }
+
+    /// Adds a cluster adapter (an MQTT home, a peer gateway); its devices appear at once.
+    pub fn add_cluster(&self, cluster: Cluster) -> Result<Arc<Cluster>, CuiError> {
+        self.clusters.add(cluster)
+    }
+
+    /// Where a cluster adapter tells what its devices do.
+    pub fn cluster_feed(&self) -> ClusterFeed {
+        self.cluster_feed.clone()
     }
 
     /// The authorization server (C2C authorization).
@@ -350,7 +378,7 @@ impl HesGateway {
     /// The devices of every cluster the user reaches, sorted by id.
     async fn devices(&self, user: &str) -> Result<Vec<model::DeviceView>, CuiError> {
         let mut all = Vec::new();
-        for cluster in self.clusters.iter() {
+        for cluster in self.clusters.all() {
             all.extend(cluster.devices(user).await?);
         }
         all.sort_by(|a, b| a.id.cmp(&b.id));
@@ -420,6 +448,20 @@ impl HesGateway {
         self.publish(&event).await;
     }
 
+    /// What a cluster saw: its reported values first (each a `property` notification when it
+    /// changed), then the event itself; a device coming online releases its queued commands.
+    async fn observe(&self, observed: Observed) {
+        let Observed { event, values } = observed;
+        for (property, value) in values {
+            self.property_changed(&event.device, &property, &value, event.at)
+                .await;
+        }
+        if event.event == ONLINE && event.payload["online"] == true {
+            self.release_queued(&event.device);
+        }
+        self.publish(&event).await;
+    }
+
     /// Notifies every matching subscription whose user may still see the device: rights are
     /// read at each event, so a revoked right silences a subscription at once.
     pub async fn publish(&self, event: &DeviceEvent) -> usize {
@@ -466,17 +508,33 @@ fn flatten(
 /// How often queued commands are checked for expiry.
 const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
-/// Turns the IRSP's device feed into gateway events until the gateway is dropped, and expires
-/// queued commands as their time-to-live ends.
-async fn listen_to_igrs(
+/// Turns the IRSP's device feed and the other clusters' feed into gateway events until the
+/// gateway is dropped, and expires queued commands as their time-to-live ends.
+async fn listen_to_clusters(
     gateway: Weak<HesGateway>,
     igrs: IgrsCluster,
     mut feed: tokio::sync::broadcast::Receiver<hestia_router::feed::Observation>,
+    mut others: Option<mpsc::Receiver<Observed>>,
 ) {
     let mut tick = tokio::time::interval(EXPIRY_TICK);
     loop {
-        let received = tokio::select! {
-            received = feed.recv() => received,
+        let observed = tokio::select! {
+            received = feed.recv() => match received {
+                Ok(observation) => match igrs.translate(observation).await {
+                    Ok((event, values)) => Observed { event, values },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "an IRSP observation the gateway cannot name");
+                        continue;
+                    }
+                },
+                Err(RecvError::Lagged(lost)) => {
+                    tracing::warn!(lost, "the gateway fell behind the device feed");
+                    metrics::counter!("hestia_gateway_feed_lost_total").increment(lost);
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            Some(observed) = next_observed(&mut others) => observed,
             _ = tick.tick() => {
                 let Some(gateway) = gateway.upgrade() else {
                     return;
@@ -485,31 +543,23 @@ async fn listen_to_igrs(
                 continue;
             }
         };
-        let observation = match received {
-            Ok(observation) => observation,
-            Err(RecvError::Lagged(lost)) => {
-                tracing::warn!(lost, "the gateway fell behind the device feed");
-                metrics::counter!("hestia_gateway_feed_lost_total").increment(lost);
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
         let Some(gateway) = gateway.upgrade() else {
             return;
         };
-        match igrs.translate(observation).await {
-            Ok((event, values)) => {
-                for (property, value) in values {
-                    gateway
-                        .property_changed(&event.device, &property, &value, event.at)
-                        .await;
-                }
-                if event.event == ONLINE && event.payload["online"] == true {
-                    gateway.release_queued(&event.device);
-                }
-                gateway.publish(&event).await;
+        gateway.observe(observed).await;
+    }
+}
+
+/// The next observation of the other clusters; never, once their feed is gone.
+async fn next_observed(others: &mut Option<mpsc::Receiver<Observed>>) -> Option<Observed> {
+    match others {
+        Some(rx) => match rx.recv().await {
+            Some(observed) => Some(observed),
+            None => {
+                *others = None;
+                None
             }
-            Err(e) => tracing::debug!(error = %e, "an IRSP observation the gateway cannot name"),
-        }
+        },
+        None => std::future::pending().await,
     }
 }
