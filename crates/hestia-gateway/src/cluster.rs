@@ -9,6 +9,7 @@ use hestia_proto::device::Value;
 use tokio::sync::mpsc;
 
 use crate::events::DeviceEvent;
+use crate::federation::peer::PeerCluster;
 use crate::igrs::IgrsCluster;
 use crate::model::{CuiError, DeviceId, DeviceView, PropertyName, PropertyValue};
 
@@ -48,6 +49,8 @@ impl ClusterFeed {
 #[derive(Debug)]
 pub enum Cluster {
     Igrs(IgrsCluster),
+    /// A peer gateway a user federated with (§9).
+    Peer(PeerCluster),
 }
 
 impl Cluster {
@@ -55,6 +58,7 @@ impl Cluster {
     pub fn name(&self) -> &str {
         match self {
             Cluster::Igrs(_) => crate::igrs::CLUSTER,
+            Cluster::Peer(c) => c.name(),
         }
     }
 
@@ -62,6 +66,7 @@ impl Cluster {
     pub async fn devices(&self, user: &str) -> Result<Vec<DeviceView>, CuiError> {
         match self {
             Cluster::Igrs(c) => c.devices(user).await,
+            Cluster::Peer(c) => c.devices(user).await,
         }
     }
 
@@ -73,6 +78,7 @@ impl Cluster {
     ) -> Result<PropertyValue, CuiError> {
         match self {
             Cluster::Igrs(c) => c.get(user, device, property).await,
+            Cluster::Peer(c) => c.get(user, device, property).await,
         }
     }
 
@@ -85,6 +91,7 @@ impl Cluster {
     ) -> Result<PropertyValue, CuiError> {
         match self {
             Cluster::Igrs(c) => c.set(user, device, property, value).await,
+            Cluster::Peer(c) => c.set(user, device, property, value).await,
         }
     }
 
@@ -99,6 +106,11 @@ impl Cluster {
     ) -> Result<(), CuiError> {
         match self {
             Cluster::Igrs(c) => c.check_set(user, device, property, value).await.map(|_| ()),
+            // The peer checks when the command reaches it.
+            Cluster::Peer(c) => c
+                .may_view(user)
+                .then_some(())
+                .ok_or_else(|| CuiError::not_found(format!("no device {device}"))),
         }
     }
 
@@ -106,6 +118,7 @@ impl Cluster {
     pub fn is_online(&self, device: &DeviceId) -> bool {
         match self {
             Cluster::Igrs(c) => c.is_device_online(device),
+            Cluster::Peer(c) => c.is_online(device),
         }
     }
 
@@ -113,6 +126,7 @@ impl Cluster {
     pub async fn may_view(&self, user: &str, device: &DeviceId) -> Result<bool, CuiError> {
         match self {
             Cluster::Igrs(c) => c.may_view(user, device).await,
+            Cluster::Peer(c) => Ok(c.may_view(user)),
         }
     }
 
@@ -121,6 +135,17 @@ impl Cluster {
     pub async fn events_of(&self, device: &DeviceId) -> Result<Option<Vec<String>>, CuiError> {
         match self {
             Cluster::Igrs(c) => c.events_of(device).await,
+            // The peer refuses an event its device does not describe.
+            Cluster::Peer(_) => Ok(None),
+        }
+    }
+
+    /// A subscription to the device's event was made here: a cluster that must be asked to
+    /// send it (a peer gateway) is asked now, so the subscriber learns at once if it cannot.
+    pub async fn watch(&self, user: &str, device: &DeviceId, event: &str) -> Result<(), CuiError> {
+        match self {
+            Cluster::Igrs(_) => Ok(()),
+            Cluster::Peer(c) => c.watch(user, device, event).await,
         }
     }
 }

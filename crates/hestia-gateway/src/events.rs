@@ -81,6 +81,8 @@ pub struct Subscription {
     pub user: String,
     pub device: DeviceId,
     pub event: String,
+    /// The OAuth grant of the token it was made with; revoking the grant cancels it.
+    pub grant: Option<String>,
     filter: Filter,
     expires_at: Mutex<SystemTime>,
     seq: AtomicU64,
@@ -150,6 +152,8 @@ pub struct SubscribeRequest {
     pub expires_in: Duration,
     /// POST notifications here instead of streaming them.
     pub callback: Option<Callback>,
+    /// The OAuth grant of the subscribing token, if it was one.
+    pub grant: Option<String>,
 }
 
 /// Subscriptions by the (device, event) they listen to.
@@ -203,6 +207,7 @@ impl Events {
             user: user.to_owned(),
             device: request.device,
             event: request.event,
+            grant: request.grant,
             filter: request.filter,
             expires_at: Mutex::new(now + request.expires_in),
             seq: AtomicU64::new(0),
@@ -277,12 +282,22 @@ impl Events {
 
     /// Cancels every subscription of `user` (signed out, or the grant was withdrawn).
     pub fn cancel_all(&self, user: &str) {
-        let mine: Vec<Arc<Subscription>> = read(&self.by_id)
+        self.cancel_where(|s| s.user == user);
+    }
+
+    /// Cancels every subscription made with a token of `grant` (the grant was revoked).
+    pub fn cancel_grant(&self, grant: &str) {
+        self.cancel_where(|s| s.grant.as_deref() == Some(grant));
+    }
+
+    /// Cancels every subscription `doomed` picks.
+    pub fn cancel_where(&self, doomed: impl Fn(&Subscription) -> bool) {
+        let picked: Vec<Arc<Subscription>> = read(&self.by_id)
             .values()
-            .filter(|s| s.user == user)
+            .filter(|s| doomed(s))
             .cloned()
             .collect();
-        for s in mine {
+        for s in picked {
             self.remove(&s);
         }
     }
@@ -433,6 +448,7 @@ mod tests {
             filter,
             expires_in: DEFAULT_EXPIRES,
             callback: None,
+            grant: None,
         }
     }
 

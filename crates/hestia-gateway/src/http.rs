@@ -57,6 +57,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
         .route("/users/{user}/events", get(crate::stream::sse))
         .route("/users/{user}/events/ws", get(crate::stream::websocket))
         .merge(crate::sharing::routes())
+        .merge(crate::federation::http::routes())
         .fallback(|| async { CuiError::not_found("no such resource") })
         .method_not_allowed_fallback(|| async {
             CuiError::bad_request("method not allowed on this resource")
@@ -393,6 +394,7 @@ async fn subscribe(
     Params(path_user): Params<String>,
     Body(body): Body<SubscribeBody>,
 ) -> Result<Response, CuiError> {
+    let grant = who.0.grant.clone();
     let user = who.acting_as(&path_user, Scope::Events)?;
     if !hestia_proto::device::is_valid_name(&body.event) {
         return Err(CuiError::bad_request(
@@ -407,7 +409,9 @@ async fn subscribe(
         callback: body
             .callback
             .map(|c| Callback::parse(&c.url, &c.secret))
-            .transpose()?,
+            .transpose()?
+            .map(|c| gateway.authenticate_callback(c, grant.as_deref())),
+        grant,
     };
     let made = gateway
         .execute(Operation::Subscribe { user, request })

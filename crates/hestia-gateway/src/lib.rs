@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cluster;
 pub mod console;
 pub mod events;
+pub mod federation;
 pub mod http;
 pub mod igrs;
 pub mod model;
@@ -60,6 +61,8 @@ pub struct HesGateway {
     tasks: TaskTracker,
     tokens: Tokens,
     oauth: AuthServer,
+    /// Peer gateways and the links users made to them (§8, §9).
+    federation: Arc<federation::Federation>,
     irsp: Arc<Irsp>,
 }
 
@@ -70,6 +73,10 @@ pub struct Principal {
     /// None for the gateway's own sign-in tokens (full access); the token's scopes for an OAuth
     /// access token.
     pub scopes: Option<Scopes>,
+    /// The OAuth client and grant of an access token (None for sign-in tokens): a peer
+    /// gateway acting through a link is known by them.
+    pub client_id: Option<String>,
+    pub grant: Option<String>,
 }
 
 impl HesGateway {
@@ -104,6 +111,7 @@ impl HesGateway {
             tasks: TaskTracker::new(),
             tokens,
             oauth: AuthServer::new(irsp.store.clone(), oauth),
+            federation: Arc::default(),
             irsp,
         });
         Ok(gateway)
@@ -139,6 +147,11 @@ impl HesGateway {
     /// Where a cluster adapter tells what its devices do.
     pub fn cluster_feed(&self) -> ClusterFeed {
         self.cluster_feed.clone()
+    }
+
+    /// Peer gateways and links (the OAuth client side of C2C authorization).
+    pub fn federation(&self) -> &Arc<federation::Federation> {
+        &self.federation
     }
 
     /// The authorization server (C2C authorization).
@@ -193,10 +206,12 @@ impl HesGateway {
     /// authorization server whose audience is this gateway's CUI.
     pub async fn principal(&self, token: &str) -> Result<Principal, CuiError> {
         if !oauth::jwt::is_jwt(token) {
-            return self
-                .tokens
-                .user_of(token)
-                .map(|user| Principal { user, scopes: None });
+            return self.tokens.user_of(token).map(|user| Principal {
+                user,
+                scopes: None,
+                client_id: None,
+                grant: None,
+            });
         }
         let claims = self
             .oauth
@@ -212,6 +227,8 @@ impl HesGateway {
         Ok(Principal {
             user: claims.sub.clone(),
             scopes: Some(scopes),
+            client_id: Some(claims.client_id.clone()),
+            grant: Some(claims.gid.clone()),
         })
     }
 
@@ -253,6 +270,10 @@ impl HesGateway {
                 .map(Outcome::Operation),
             Operation::Subscribe { user, request } => {
                 self.check_subscribable(&user, &request.device, &request.event)
+                    .await?;
+                self.clusters
+                    .of(&request.device)?
+                    .watch(&user, &request.device, &request.event)
                     .await?;
                 self.events
                     .subscribe(&user, request)

@@ -363,6 +363,11 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// The code of its snake_case name (a peer gateway's error keeps its code).
+    pub fn parse(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",

@@ -53,6 +53,14 @@ impl Default for Policy {
 pub struct Callback {
     pub url: reqwest::Url,
     secret: Arc<str>,
+    /// Where a bearer token for each POST comes from: a federation's callback grant, so the
+    /// receiving gateway knows which link the notification belongs to.
+    bearer: Option<Arc<dyn BearerSource>>,
+}
+
+/// Gives the current bearer token of a callback, refreshing it when it must.
+pub trait BearerSource: Send + Sync + 'static {
+    fn bearer(&self) -> futures_util::future::BoxFuture<'_, Option<String>>;
 }
 
 impl std::fmt::Debug for Callback {
@@ -60,6 +68,7 @@ impl std::fmt::Debug for Callback {
         f.debug_struct("Callback")
             .field("url", &self.url.as_str())
             .field("secret", &"<redacted>")
+            .field("bearer", &self.bearer.is_some())
             .finish()
     }
 }
@@ -103,7 +112,14 @@ impl Callback {
         Ok(Callback {
             url,
             secret: secret.into(),
+            bearer: None,
         })
+    }
+
+    /// The callback with a bearer token on every POST.
+    pub fn with_bearer(mut self, source: Arc<dyn BearerSource>) -> Callback {
+        self.bearer = Some(source);
+        self
     }
 
     /// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
@@ -228,8 +244,14 @@ async fn post_with_retries(
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let sent = client
-            .post(callback.url.clone())
+        let mut post = client.post(callback.url.clone());
+        if let Some(source) = &callback.bearer {
+            match source.bearer().await {
+                Some(token) => post = post.bearer_auth(token),
+                None => tracing::debug!(url = %callback.url, "no bearer token for a webhook"),
+            }
+        }
+        let sent = post
             .timeout(policy.timeout)
             .header("content-type", "application/json")
             .header("hestia-event-id", &delivery.event_id)

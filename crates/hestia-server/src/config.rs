@@ -398,7 +398,14 @@ impl Config {
 
     /// The authorization server's settings: an empty `oauth.issuer` is `http://<http.listen>`.
     pub fn oauth_settings(&self) -> OAuthSettings {
-        OAuthSettings::new(&self.oauth, &format!("http://{}", self.http.listen))
+        self.oauth_settings_at(None)
+    }
+
+    /// The OAuth settings once the HTTP port is bound: an empty issuer is the address bound
+    /// (a port of 0 in `http.listen` is the one the system chose).
+    pub fn oauth_settings_at(&self, bound: Option<SocketAddr>) -> OAuthSettings {
+        let listen = bound.map_or_else(|| self.http.listen.clone(), |a| a.to_string());
+        OAuthSettings::new(&self.oauth, &format!("http://{listen}"))
     }
 
     /// The SQLite URL (or configured URL) of the store.

@@ -89,18 +89,27 @@ async fn metrics(State(s): State<HttpState>) -> (StatusCode, String) {
 }
 
 /// Binds the HTTP listener and serves until shutdown.
-pub async fn serve(
-    addr: &str,
-    state: HttpState,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> Result<Option<SocketAddr>> {
+/// Binds the HTTP port (none when `addr` is empty), before the gateway is made: its OAuth
+/// issuer defaults to the address actually bound.
+pub async fn bind(addr: &str) -> Result<Option<TcpListener>> {
     if addr.is_empty() {
         return Ok(None);
     }
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding HTTP {addr}"))?;
+    Ok(Some(listener))
+}
+
+pub async fn serve(
+    listener: Option<TcpListener>,
+    state: HttpState,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Option<SocketAddr>> {
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
     let local = listener.local_addr()?;
     let app = router(state);
     tracker.spawn(async move {

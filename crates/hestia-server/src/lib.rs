@@ -46,6 +46,8 @@ pub struct Server {
     pub pki: tls::Pki,
     pub admin_token: String,
     pub registrar: Arc<Registrar>,
+    /// The HES gateway served under /cui/v1.
+    pub gateway: Arc<hestia_gateway::HesGateway>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     grace: std::time::Duration,
@@ -118,10 +120,12 @@ impl Server {
         let component_addr = components.listen(&config.component.listen).await?;
         let admin_token = admin::ensure_token(&config.http.admin_token, &data_dir)?;
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
+        let http_listener = http::bind(&config.http.listen).await?;
+        let bound = http_listener.as_ref().and_then(|l| l.local_addr().ok());
         let gateway = hestia_gateway::HesGateway::with_settings(
             irsp.clone(),
             hestia_gateway::auth::Tokens::default(),
-            config.oauth_settings(),
+            config.oauth_settings_at(bound),
         )?;
         let hears_devices = gateway.listen();
         let stop = shutdown.clone();
@@ -146,9 +150,9 @@ impl Server {
                     .parse::<SocketAddr>()
                     .is_ok_and(|a| a.ip().is_loopback()),
             }),
-            gateway,
+            gateway: gateway.clone(),
         };
-        let http_addr = http::serve(&config.http.listen, state, &tracker, shutdown.clone()).await?;
+        let http_addr = http::serve(http_listener, state, &tracker, shutdown.clone()).await?;
         Ok(Server {
             irsp,
             c2s_addr,
@@ -160,6 +164,7 @@ impl Server {
             pki,
             admin_token,
             registrar,
+            gateway,
             shutdown,
             tracker,
             grace: config.server.shutdown_grace.get(),

@@ -80,14 +80,19 @@ fn is_valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-/// An absolute redirect URI: `https://…`, or `http://localhost|127.0.0.1|[::1]…`; no fragment.
+/// An absolute redirect URI: `https://…`, or `http://` to a loopback host (localhost,
+/// 127.0.0.0/8, [::1]; RFC 8252 §7.3); no fragment.
 fn is_valid_redirect_uri(uri: &str) -> bool {
-    let is_loopback_http = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|p| {
-            uri.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?']))
-        });
+    let is_loopback_http = uri.strip_prefix("http://").is_some_and(|rest| {
+        let host = match rest.strip_prefix("[::1]") {
+            Some(after) => return after.is_empty() || after.starts_with([':', '/', '?']),
+            None => rest.split([':', '/', '?']).next().unwrap_or_default(),
+        };
+        host == "localhost"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
     let has_host = uri
         .strip_prefix("https://")
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
@@ -275,6 +280,8 @@ mod tests {
             "https://b.example/cb",
             "http://localhost:8080/cb",
             "http://127.0.0.1/cb?x=1",
+            "http://127.0.0.2:5280/cui/v1/federation/callback",
+            "http://[::1]:80/cb",
         ] {
             assert!(is_valid_redirect_uri(good), "{good}");
         }
@@ -284,6 +291,9 @@ mod tests {
             "/cb",
             "https://",
             "http://localhost.evil/cb",
+            "http://127.0.0.1.evil/cb",
+            "http://128.0.0.1/cb",
+            "http://[::1].evil/cb",
             "https://b.example/ c",
         ] {
             assert!(!is_valid_redirect_uri(bad), "{bad}");

@@ -20,7 +20,7 @@ mod introspect;
 pub mod jwt;
 mod keys;
 mod metadata;
-mod pages;
+pub(crate) mod pages;
 mod revoke;
 pub mod scope;
 mod token;
@@ -123,7 +123,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
 }
 
 /// 32 random bytes, base64url: codes, refresh tokens, ids.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use base64::Engine as _;
     use rand::RngCore as _;
     let mut raw = [0u8; 32];

@@ -16,7 +16,12 @@ use super::{AuthServer, digest, jwt};
 use crate::HesGateway;
 
 impl AuthServer {
-    async fn revoke_any(&self, client: &OAuthClient, token: &str) -> Result<(), OAuthError> {
+    /// Revokes the token; the grant revoked with it, when it was a refresh token.
+    async fn revoke_any(
+        &self,
+        client: &OAuthClient,
+        token: &str,
+    ) -> Result<Option<String>, OAuthError> {
         if jwt::is_jwt(token) {
             if let Ok(c) = self.verify_access_token(token).await
                 && c.client_id == client.client_id
@@ -25,19 +30,20 @@ impl AuthServer {
                     .await
                     .map_err(OAuthError::internal)?;
             }
-            return Ok(());
+            return Ok(None);
         }
         let stored = self
             .store
             .refresh_token(&digest(token))
             .await
             .map_err(OAuthError::internal)?;
-        if let Some(t) = stored.filter(|t| t.grant.client_id == client.client_id) {
-            self.revoke_grant(&t.grant.grant_id)
-                .await
-                .map_err(OAuthError::internal)?;
-        }
-        Ok(())
+        let Some(t) = stored.filter(|t| t.grant.client_id == client.client_id) else {
+            return Ok(None);
+        };
+        self.revoke_grant(&t.grant.grant_id)
+            .await
+            .map_err(OAuthError::internal)?;
+        Ok(Some(t.grant.grant_id))
     }
 }
 
@@ -49,7 +55,11 @@ pub async fn revoke(
     let server = gateway.oauth();
     let answer = async { server.revoke_any(&client, params.require("token")?).await };
     match answer.await {
-        Ok(()) => {
+        Ok(revoked) => {
+            // Whatever rested on the grant (a federation, its subscriptions) ends with it.
+            if let Some(grant) = revoked {
+                gateway.grant_revoked(&grant).await;
+            }
             let mut response = StatusCode::OK.into_response();
             no_store(response.headers_mut());
             response

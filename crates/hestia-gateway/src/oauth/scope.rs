@@ -62,6 +62,11 @@ impl Scopes {
         Ok(Scopes(bits))
     }
 
+    /// The set of exactly these scopes.
+    pub fn of(scopes: &[Scope]) -> Scopes {
+        Scopes(scopes.iter().fold(0, |bits, s| bits | s.bit()))
+    }
+
     /// Parses a list of scope names, as a client registration holds them.
     pub fn from_list(list: &[String]) -> Result<Scopes, String> {
         Scopes::parse(&list.join(" "))

@@ -108,6 +108,29 @@ impl AuthServer {
         }
     }
 
+    /// A grant to a registered client that no consent screen asked for: what a federation
+    /// gives the peer gateway for its callbacks, the user's consent being the link they made.
+    /// The token answer (access and refresh token) and the grant's id.
+    pub async fn grant_for_peer(
+        &self,
+        client_id: &str,
+        user: &str,
+        scope: Scopes,
+    ) -> Result<(Value, String), OAuthError> {
+        let client = self
+            .store
+            .oauth_client(client_id)
+            .await
+            .map_err(OAuthError::internal)?
+            .ok_or_else(|| OAuthError::invalid_client(format!("no client {client_id}")))?;
+        let grant_id = random_token();
+        self.new_grant(&client, user, scope, &grant_id).await?;
+        let answer = self
+            .token_response(&self.issue_for(&client, user, scope, &grant_id), true)
+            .await?;
+        Ok((answer, grant_id))
+    }
+
     /// A signed access token and its claims.
     pub(crate) async fn access_token(
         &self,

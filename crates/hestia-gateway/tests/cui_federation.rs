@@ -1,0 +1,449 @@
+//! Two gateways federating over live HTTP (ISO/IEC 10192-4-3 §8, §9): home A on 127.0.0.1 and
+//! home B on 127.0.0.2 (so a browser's cookies would not mix). Alice at A links her identity
+//! alicia at B by the authorization-code grant with PKCE, going through B's consent screen as a
+//! browser would; from A she then lists, reads, sets and subscribes to B's lamp, B's events
+//! reach her at A as webhooks, A refreshes its token as it expires, and unlinking revokes the
+//! tokens of both sides and ends the subscriptions of both sides.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use hestia_client::device::{Device, DeviceIdentity};
+use hestia_client::simulator::{self, Behaviour, Kind};
+use hestia_gateway::federation::Peer;
+use hestia_gateway::oauth::NewClient;
+use hestia_testkit::{PASSWORD, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+/// An HTTP answer: status, headers and JSON body (Null when none or not JSON).
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    json: Value,
+    text: String,
+}
+
+struct Browser(reqwest::Client);
+
+impl Browser {
+    fn new() -> Browser {
+        Browser(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+        )
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.0.request(method, url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let answer = req.send().await.expect("answer");
+        let status = answer.status();
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let text = answer.text().await.expect("body");
+        Answer {
+            status,
+            location,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    async fn form(&self, url: &str, pairs: &[(String, String)]) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let answer = self
+            .0
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("answer");
+        let status = answer.status();
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let text = answer.text().await.expect("body");
+        Answer {
+            status,
+            location,
+            json: Value::Null,
+            text,
+        }
+    }
+
+    async fn sign_in(&self, base: &str, user: &str) -> String {
+        let a = self
+            .send(
+                Method::POST,
+                &format!("{base}/cui/v1/sign-in"),
+                None,
+                Some(json!({ "username": user, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a.json["token"].as_str().expect("token").to_owned()
+    }
+}
+
+/// Two homes, each registered at the other as an OAuth client and as a peer.
+struct Homes {
+    a: TestServer,
+    b: TestServer,
+    tasks: JoinSet<()>,
+}
+
+async fn homes() -> Homes {
+    let a = TestServer::start().await.expect("home A");
+    let b = TestServer::start_with(|c| {
+        c.http.listen = "127.0.0.2:0".into();
+        // Short-lived access tokens, so A must refresh within the test.
+        c.oauth.access_token_ttl = hestia_config::Duration::secs(3);
+    })
+    .await
+    .expect("home B");
+    a.add_user("alice").await.expect("alice");
+    b.add_user("alicia").await.expect("alicia");
+    b.add_device("lamp", "lamp").await.expect("lamp");
+    b.own("alicia", "lamp").await.expect("own");
+    let mut tasks = JoinSet::new();
+    let kind = Kind::Lamp;
+    let lamp = Device::start(
+        b.options(),
+        DeviceIdentity::new("lamp", PASSWORD),
+        kind.description(),
+    )
+    .await
+    .expect("lamp online");
+    tasks.spawn(async move {
+        let _ = simulator::run(lamp, kind, Behaviour::default()).await;
+    });
+
+    let (ga, gb) = (&a.server.gateway, &b.server.gateway);
+    let a_at_b = gb
+        .oauth()
+        .register_client(NewClient {
+            client_id: "home-a".into(),
+            name: "Home A".into(),
+            redirect_uris: vec![ga.federation_redirect_uri()],
+            scopes: Vec::new(),
+            audiences: Vec::new(),
+        })
+        .await
+        .expect("A registered at B");
+    let b_at_a = ga
+        .oauth()
+        .register_client(NewClient {
+            client_id: "home-b".into(),
+            name: "Home B".into(),
+            redirect_uris: vec![gb.federation_redirect_uri()],
+            scopes: Vec::new(),
+            audiences: Vec::new(),
+        })
+        .await
+        .expect("B registered at A");
+    ga.add_peer(Peer {
+        name: "home-b".into(),
+        issuer: gb.oauth().settings().issuer.clone(),
+        client_id: "home-a".into(),
+        client_secret: a_at_b.secret.clone(),
+        peer_client_id: "home-b".into(),
+    })
+    .expect("peer B at A");
+    gb.add_peer(Peer {
+        name: "home-a".into(),
+        issuer: ga.oauth().settings().issuer.clone(),
+        client_id: "home-b".into(),
+        client_secret: b_at_a.secret.clone(),
+        peer_client_id: "home-a".into(),
+    })
+    .expect("peer A at B");
+    Homes { a, b, tasks }
+}
+
+/// Alice links at A, consenting at B as alicia like a browser; the link's id.
+async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
+    let (a, b) = (h.a.http_base(), h.b.http_base());
+    let started = browser
+        .send(
+            Method::POST,
+            &format!("{a}/cui/v1/users/alice/federations"),
+            Some(token_a),
+            Some(json!({ "peer": "home-b" })),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let consent_url = started.json["authorizationUrl"].as_str().expect("url");
+    assert!(
+        consent_url.starts_with(&format!("{b}/oauth/authorize?")),
+        "{consent_url}"
+    );
+
+    let screen = browser.send(Method::GET, consent_url, None, None).await;
+    assert_eq!(screen.status, StatusCode::OK, "{}", screen.text);
+    assert!(
+        screen.text.contains("Home A"),
+        "the consent screen names the client"
+    );
+    let query = consent_url.split_once('?').expect("query").1;
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.extend([
+        ("username".into(), "alicia".into()),
+        ("password".into(), PASSWORD.into()),
+        ("decision".into(), "allow".into()),
+    ]);
+    let decided = browser.form(&format!("{b}/oauth/authorize"), &pairs).await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.text);
+    let back = decided.location.expect("redirect to A");
+    assert!(
+        back.starts_with(&format!("{a}/cui/v1/federation/callback?")),
+        "{back}"
+    );
+
+    let done = browser.send(Method::GET, &back, None, None).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(done.location.as_deref(), Some("/#federations"));
+    // The state is good once: the same return again is refused.
+    let again = browser.send(Method::GET, &back, None, None).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
+
+    let listed = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/federations"),
+            Some(token_a),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let links = listed.json["federations"].as_array().expect("links");
+    assert_eq!(links.len(), 1, "{}", listed.text);
+    assert_eq!(links[0]["peer"], "home-b");
+    assert_eq!(links[0]["remoteUser"], "alicia");
+    assert_eq!(links[0]["direction"], "outbound");
+    links[0]["linkId"].as_str().expect("id").to_owned()
+}
+
+/// The next notification alice hears at A about `device`, within 10 s.
+async fn next_about(
+    rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<hestia_gateway::events::Notification>>,
+    device: &str,
+    event: &str,
+) -> Value {
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let n = rx.recv().await.expect("stream open");
+            let envelope: Value = serde_json::from_str(&n.envelope).expect("json");
+            if envelope["body"]["deviceId"] == device && envelope["body"]["event"] == event {
+                return envelope;
+            }
+        }
+    })
+    .await;
+    heard.expect("a notification within 10 s")
+}
+
+#[tokio::test]
+async fn alice_links_her_identity_at_home_b_and_uses_its_devices_from_home_a() {
+    let mut h = homes().await;
+    let browser = Browser::new();
+    let (a, b) = (h.a.http_base(), h.b.http_base());
+    let token_a = browser.sign_in(&a, "alice").await;
+    let token_b = browser.sign_in(&b, "alicia").await;
+    let link_id = link(&browser, &h, &token_a).await;
+
+    // B knows the link too: its half, made by the peer, for alicia.
+    let at_b = browser
+        .send(
+            Method::GET,
+            &format!("{b}/cui/v1/users/alicia/federations"),
+            Some(&token_b),
+            None,
+        )
+        .await;
+    assert_eq!(
+        at_b.json["federations"][0]["direction"], "inbound",
+        "{}",
+        at_b.text
+    );
+    assert_eq!(at_b.json["federations"][0]["remoteUser"], "alice");
+
+    // List: B's lamp among alice's devices at A, under the peer's cluster name.
+    let lamp = "home-b:igrs:lamp";
+    let list = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/devices"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    let device = list.json["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["id"] == lamp)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {lamp} in {}", list.text));
+    assert_eq!(device["cluster"], "home-b");
+    assert_eq!(device["online"], true);
+    assert_eq!(device["right"], "owner");
+
+    // Read and set, carried to B's lamp.
+    let property = format!("{a}/cui/v1/users/alice/devices/{lamp}/properties/on");
+    let read = browser
+        .send(Method::GET, &property, Some(&token_a), None)
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.json["deviceId"], lamp);
+    let was_on = read.json["value"].as_bool().expect("a boolean");
+    let set = browser
+        .send(
+            Method::PUT,
+            &property,
+            Some(&token_a),
+            Some(json!({ "value": !was_on })),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    assert_eq!(set.json["value"], !was_on);
+    let at_b_now = browser
+        .send(
+            Method::GET,
+            &format!("{b}/cui/v1/users/alicia/devices/igrs:lamp/properties/on"),
+            Some(&token_b),
+            None,
+        )
+        .await;
+    assert_eq!(at_b_now.json["value"], !was_on, "B's lamp itself changed");
+
+    // Subscribe at A; the change alicia makes at B reaches alice at A by B's webhook.
+    let mut heard = h.a.server.gateway.events().stream("alice");
+    let made = browser
+        .send(
+            Method::POST,
+            &format!("{a}/cui/v1/users/alice/subscriptions"),
+            Some(&token_a),
+            Some(json!({ "deviceId": lamp, "event": "property" })),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let at_b_subs = h.b.server.gateway.events().list("alicia");
+    assert_eq!(at_b_subs.len(), 1, "A subscribed at B through the link");
+    let switched = browser
+        .send(
+            Method::PUT,
+            &format!("{b}/cui/v1/users/alicia/devices/igrs:lamp/properties/on"),
+            Some(&token_b),
+            Some(json!({ "value": was_on })),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
+    let event = next_about(&mut heard, lamp, "property").await;
+    assert_eq!(
+        event["body"]["payload"],
+        json!({ "property": "on", "value": was_on })
+    );
+    assert_eq!(event["userId"], "alice");
+
+    // A's token at B lives 3 s: past it, A refreshes (rotating) and goes on.
+    let link =
+        h.a.server
+            .gateway
+            .federation()
+            .links()
+            .get(&link_id)
+            .expect("link");
+    let first_token = link.tokens.access_token().await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after = browser
+        .send(Method::GET, &property, Some(&token_a), None)
+        .await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text);
+    let refreshed = link.tokens.access_token().await;
+    assert_ne!(refreshed, first_token, "the access token was refreshed");
+
+    // Unlink: both grants revoked, both sides' subscriptions and links gone.
+    let inbound = h.b.server.gateway.federation().links().all();
+    assert_eq!(inbound.len(), 1);
+    let callback_token = inbound[0].tokens.access_token().await;
+    let unlinked = browser
+        .send(
+            Method::DELETE,
+            &format!("{a}/cui/v1/users/alice/federations/{link_id}"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(unlinked.status, StatusCode::NO_CONTENT, "{}", unlinked.text);
+
+    let refused = browser
+        .send(
+            Method::GET,
+            &format!("{b}/cui/v1/users/alicia/devices"),
+            Some(&refreshed),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert_eq!(refused.json["code"], "unauthorized");
+    let refused = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/subscriptions"),
+            Some(&callback_token),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.text);
+    assert!(h.b.server.gateway.events().list("alicia").is_empty());
+    assert!(h.a.server.gateway.events().list("alice").is_empty());
+    assert!(h.b.server.gateway.federation().links().all().is_empty());
+    assert!(h.a.server.gateway.federation().links().all().is_empty());
+    let list = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/devices"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(!list.text.contains("home-b:"), "{}", list.text);
+    let gone = browser
+        .send(Method::GET, &property, Some(&token_a), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+
+    h.tasks.abort_all();
+    h.a.stop().await;
+    h.b.stop().await;
+}
