@@ -285,6 +285,14 @@ impl Events {
         self.cancel_where(|s| s.user == user);
     }
 
+    /// Whether a live subscription of `user` wants the device's event.
+    pub fn is_wanted(&self, user: &str, device: &DeviceId, event: &str) -> bool {
+        let now = SystemTime::now();
+        read(&self.by_id)
+            .values()
+            .any(|s| s.user == user && s.device == *device && s.event == event && s.is_live(now))
+    }
+
     /// Cancels every subscription made with a token of `grant` (the grant was revoked).
     pub fn cancel_grant(&self, grant: &str) {
         self.cancel_where(|s| s.grant.as_deref() == Some(grant));

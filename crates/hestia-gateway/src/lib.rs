@@ -111,7 +111,7 @@ impl HesGateway {
             tasks: TaskTracker::new(),
             tokens,
             oauth: AuthServer::new(irsp.store.clone(), oauth),
-            federation: Arc::default(),
+            federation: Arc::new(federation::Federation::new(irsp.store.clone())),
             irsp,
         });
         Ok(gateway)
@@ -126,12 +126,16 @@ impl HesGateway {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        listen_to_clusters(
+        let clusters = listen_to_clusters(
             Arc::downgrade(self),
             self.igrs.clone(),
             self.irsp.feed.subscribe(),
             observations,
-        )
+        );
+        let federation = federation::keep_links(Arc::downgrade(self));
+        async move {
+            futures_util::future::join(clusters, federation).await;
+        }
     }
 
     /// The clusters this gateway reaches.

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use hestia_client::device::{Device, DeviceIdentity};
 use hestia_client::simulator::{self, Behaviour, Kind};
+use hestia_gateway::HesGateway;
 use hestia_gateway::federation::Peer;
 use hestia_gateway::oauth::NewClient;
 use hestia_testkit::{PASSWORD, TestServer};
@@ -115,6 +116,8 @@ impl Browser {
 struct Homes {
     a: TestServer,
     b: TestServer,
+    /// Home B as a peer of home A, for registering it again at a restarted A.
+    b_at_a: Peer,
     tasks: JoinSet<()>,
 }
 
@@ -167,14 +170,14 @@ async fn homes() -> Homes {
         })
         .await
         .expect("B registered at A");
-    ga.add_peer(Peer {
+    let b_at_a_peer = Peer {
         name: "home-b".into(),
         issuer: gb.oauth().settings().issuer.clone(),
         client_id: "home-a".into(),
         client_secret: a_at_b.secret.clone(),
         peer_client_id: "home-b".into(),
-    })
-    .expect("peer B at A");
+    };
+    ga.add_peer(b_at_a_peer.clone()).await.expect("peer B at A");
     gb.add_peer(Peer {
         name: "home-a".into(),
         issuer: ga.oauth().settings().issuer.clone(),
@@ -182,8 +185,14 @@ async fn homes() -> Homes {
         client_secret: b_at_a.secret.clone(),
         peer_client_id: "home-a".into(),
     })
+    .await
     .expect("peer A at B");
-    Homes { a, b, tasks }
+    Homes {
+        a,
+        b,
+        b_at_a: b_at_a_peer,
+        tasks,
+    }
 }
 
 /// Alice links at A, consenting at B as alicia like a browser; the link's id.
@@ -249,6 +258,19 @@ async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
     assert_eq!(links[0]["remoteUser"], "alicia");
     assert_eq!(links[0]["direction"], "outbound");
     links[0]["linkId"].as_str().expect("id").to_owned()
+}
+
+/// Alice subscribes at A to B's lamp's property changes.
+async fn subscribe_to_the_lamp(browser: &Browser, a: &str, token_a: &str) {
+    let made = browser
+        .send(
+            Method::POST,
+            &format!("{a}/cui/v1/users/alice/subscriptions"),
+            Some(token_a),
+            Some(json!({ "deviceId": "home-b:igrs:lamp", "event": "property" })),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
 }
 
 /// The next notification alice hears at A about `device`, within 10 s.
@@ -347,15 +369,7 @@ async fn alice_links_her_identity_at_home_b_and_uses_its_devices_from_home_a() {
 
     // Subscribe at A; the change alicia makes at B reaches alice at A by B's webhook.
     let mut heard = h.a.server.gateway.events().stream("alice");
-    let made = browser
-        .send(
-            Method::POST,
-            &format!("{a}/cui/v1/users/alice/subscriptions"),
-            Some(&token_a),
-            Some(json!({ "deviceId": lamp, "event": "property" })),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    subscribe_to_the_lamp(&browser, &a, &token_a).await;
     let at_b_subs = h.b.server.gateway.events().list("alicia");
     assert_eq!(at_b_subs.len(), 1, "A subscribed at B through the link");
     let switched = browser
@@ -442,6 +456,147 @@ async fn alice_links_her_identity_at_home_b_and_uses_its_devices_from_home_a() {
         .send(Method::GET, &property, Some(&token_a), None)
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+
+    h.tasks.abort_all();
+    h.a.stop().await;
+    h.b.stop().await;
+}
+
+/// One request to a gateway's router in-process, as a client of a restarted gateway.
+async fn call(
+    gateway: &std::sync::Arc<HesGateway>,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            axum::body::Body::from(b.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    let answer = hestia_gateway::http::router(gateway.clone())
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("answer");
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The ids of alicia's subscriptions at B.
+fn subscriptions_at_b(h: &Homes) -> Vec<String> {
+    h.b.server
+        .gateway
+        .events()
+        .list("alicia")
+        .into_iter()
+        .map(|s| s.subscription_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn links_outlive_a_restart_and_keep_their_peer_subscriptions_in_step() {
+    let mut h = homes().await;
+    let browser = Browser::new();
+    let a = h.a.http_base();
+    let token_a = browser.sign_in(&a, "alice").await;
+    let link_id = link(&browser, &h, &token_a).await;
+    let lamp = "home-b:igrs:lamp";
+    subscribe_to_the_lamp(&browser, &a, &token_a).await;
+    let first = subscriptions_at_b(&h);
+    assert_eq!(first.len(), 1);
+
+    // B forgets the subscription (as a restarted B would): A's upkeep makes it again.
+    h.b.server
+        .gateway
+        .events()
+        .cancel("alicia", &first[0])
+        .expect("cancel at B");
+    h.a.server.gateway.maintain_federation().await;
+    let again = subscriptions_at_b(&h);
+    assert_eq!(again.len(), 1, "A subscribed again");
+    assert_ne!(again, first);
+    // Upkeep of a subscription B still has renews it in place.
+    h.a.server.gateway.maintain_federation().await;
+    assert_eq!(subscriptions_at_b(&h), again, "renewed, not made anew");
+
+    // A restarts: a new gateway over the same store knows the link once B is its peer again,
+    // with the tokens as last refreshed (B's live 3 s, so this also refreshes them).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let restarted = HesGateway::with_settings(
+        h.a.server.irsp.clone(),
+        hestia_gateway::auth::Tokens::default(),
+        h.a.server.gateway.oauth().settings().clone(),
+    )
+    .expect("gateway");
+    assert!(restarted.federation().links().all().is_empty());
+    restarted
+        .add_peer(h.b_at_a.clone())
+        .await
+        .expect("peer again");
+    let restored = restarted
+        .federation()
+        .links()
+        .get(&link_id)
+        .expect("link restored");
+    assert_eq!(restored.remote_user, "alicia");
+    assert_eq!(restored.remote_subscriptions.lock().await.len(), 1);
+    let (status, signed_in) = call(
+        &restarted,
+        Method::POST,
+        "/sign-in",
+        None,
+        Some(json!({ "username": "alice", "password": PASSWORD })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{signed_in}");
+    let token = signed_in["token"].as_str().expect("token").to_owned();
+    let (status, read) = call(
+        &restarted,
+        Method::GET,
+        &format!("/users/alice/devices/{lamp}/properties/on"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["deviceId"], lamp);
+
+    // Nobody at the restarted A subscribes to the lamp any more: upkeep releases it at B.
+    restarted.maintain_federation().await;
+    assert!(subscriptions_at_b(&h).is_empty(), "released at B");
+    assert!(restored.remote_subscriptions.lock().await.is_empty());
+
+    // Unlinking at the restarted A forgets the link in the store too.
+    let (status, body) = call(
+        &restarted,
+        Method::DELETE,
+        &format!("/users/alice/federations/{link_id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(h.b.server.gateway.federation().links().all().is_empty());
+    let third = HesGateway::new(h.a.server.irsp.clone()).expect("gateway");
+    third.add_peer(h.b_at_a.clone()).await.expect("peer");
+    assert!(
+        third.federation().links().all().is_empty(),
+        "no link comes back"
+    );
 
     h.tasks.abort_all();
     h.a.stop().await;

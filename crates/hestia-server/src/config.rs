@@ -9,6 +9,7 @@ use hestia_config::{Duration, Secret, write_table};
 use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
+use hestia_gateway::federation::FederationConfig;
 use hestia_gateway::oauth::{OAuthConfig, OAuthSettings};
 
 hestia_config::section! {
@@ -190,10 +191,11 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub component: ComponentSection,
     pub oauth: OAuthConfig,
+    pub federation: FederationConfig,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "store",
     "tls",
@@ -206,6 +208,7 @@ const SECTIONS: [&str; 13] = [
     "proxy",
     "component",
     "oauth",
+    "federation",
     "log",
 ];
 
@@ -275,6 +278,7 @@ impl Config {
         }
         p.extend(self.proxy_problems());
         p.extend(OAuthSettings::problems(&self.oauth));
+        p.extend(self.federation.problems());
         for name in self.component.secrets.keys() {
             if !hestia_router::appserver::is_valid_name(name) {
                 p.push(format!(
@@ -392,6 +396,7 @@ impl Config {
         write_table(&mut out, "proxy", &c.proxy);
         write_table(&mut out, "component", &c.component);
         write_table(&mut out, "oauth", &c.oauth);
+        write_table(&mut out, "federation", &c.federation);
         write_table(&mut out, "log", &c.log);
         out
     }

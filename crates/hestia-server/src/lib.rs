@@ -127,6 +127,13 @@ impl Server {
             hestia_gateway::auth::Tokens::default(),
             config.oauth_settings_at(bound),
         )?;
+        for peer in config.federation.peers() {
+            let name = peer.name.clone();
+            gateway
+                .add_peer(peer)
+                .await
+                .map_err(|e| anyhow::anyhow!("federation peer {name}: {}", e.message))?;
+        }
         let hears_devices = gateway.listen();
         let stop = shutdown.clone();
         tracker.spawn(async move {

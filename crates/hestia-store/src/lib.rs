@@ -13,6 +13,7 @@ mod accounts;
 mod app_grants;
 mod device_state;
 mod error;
+mod federation;
 mod invitations;
 mod journal;
 mod model;
@@ -23,6 +24,7 @@ mod relationships;
 
 pub use device_state::LastItem;
 pub use error::StoreError;
+pub use federation::{FederationLink, RemoteSubscription};
 pub use journal::{JournalOp, JournalOutcome};
 pub use model::{
     Account, AccountKind, AccountSummary, Credentials, DeviceInfo, NewAccount, ScramCredential,

@@ -130,7 +130,7 @@ async fn peer_link(
     SignedIn(who): SignedIn,
     Body(body): Body<InboundLink>,
 ) -> Result<Response, CuiError> {
-    let made = gateway.accept_inbound_link(&who, body)?;
+    let made = gateway.accept_inbound_link(&who, body).await?;
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 

@@ -97,7 +97,11 @@ impl HesGateway {
                 return Err(e);
             }
         }
-        federation.links.insert(link.clone());
+        if let Err(e) = federation.save_link(link.clone()).await {
+            // A link the next start would not know is none: undo it on both sides.
+            self.tear_down_unsaved(&link).await;
+            return Err(e);
+        }
         metrics::counter!("hestia_gateway_federation_links_total", "direction" => "outbound")
             .increment(1);
         tracing::info!(user = %link.user, peer = %peer.name, "identity federation linked");
@@ -106,7 +110,7 @@ impl HesGateway {
 
     /// The peer's half of a link: its tokens for calling back, under the grant the caller's
     /// token belongs to.
-    pub fn accept_inbound_link(
+    pub async fn accept_inbound_link(
         &self,
         who: &Principal,
         body: InboundLink,
@@ -143,7 +147,7 @@ impl HesGateway {
             remote_subscriptions: tokio::sync::Mutex::new(HashMap::new()),
             linked_at: SystemTime::now(),
         });
-        federation.links.insert(link.clone());
+        federation.save_link(link.clone()).await?;
         metrics::counter!("hestia_gateway_federation_links_total", "direction" => "inbound")
             .increment(1);
         Ok(link.view())
@@ -201,16 +205,25 @@ impl HesGateway {
     /// Ends a link: the subscriptions made through it at the peer and here, both grants, and
     /// (when this side ends it) the peer's half.
     async fn tear_down(&self, link: &Link, tell_peer: bool) {
-        let federation = self.federation();
-        if federation.links.remove(&link.id).is_none() {
+        if self.federation().forget_link(&link.id).await.is_none() {
             return;
         }
+        self.release_link(link, tell_peer).await;
+    }
+
+    /// Undoes a link that was made at the peer but could not be kept here.
+    async fn tear_down_unsaved(&self, link: &Link) {
+        self.release_link(link, true).await;
+    }
+
+    async fn release_link(&self, link: &Link, tell_peer: bool) {
+        let federation = self.federation();
         let remote: Vec<String> = link
             .remote_subscriptions
             .lock()
             .await
             .drain()
-            .map(|(_, id)| id)
+            .map(|(_, watch)| watch.id)
             .collect();
         for id in remote {
             let path = format!(
@@ -343,10 +356,14 @@ impl HesGateway {
             .collect()
     }
 
-    /// Registers a peer gateway and adds its cluster.
-    pub fn add_peer(&self, peer: super::Peer) -> Result<(), CuiError> {
+    /// Registers a peer gateway, adds its cluster and brings back the links stored with it.
+    pub async fn add_peer(&self, peer: super::Peer) -> Result<(), CuiError> {
         let federation = self.federation();
         let peer = federation.add_peer(peer)?;
+        let restored = federation.restore_links(&peer).await?;
+        if restored > 0 {
+            tracing::info!(peer = %peer.name, links = restored, "federation links restored");
+        }
         let cluster = super::peer::PeerCluster::new(
             &peer.name,
             federation.clone(),

@@ -7,9 +7,11 @@
 //! through the link. Unlinking cancels those subscriptions, revokes both grants and forgets
 //! the link on both sides. See `docs/cui.md` (federation).
 
+mod config;
 pub mod http;
 mod link;
 pub mod peer;
+mod persist;
 mod tokens;
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 use crate::events::rfc3339;
 use crate::model::{CuiError, ErrorCode};
 
+pub use config::{FederationConfig, PeerConfig};
 pub use tokens::RemoteTokens;
 
 /// How long a started link waits for the user to come back from the peer's consent screen.
@@ -94,10 +97,18 @@ pub struct Link {
     pub local_grant: RwLock<Option<String>>,
     /// Outbound: the secret the peer signs this link's webhooks with.
     pub callback_secret: String,
-    /// Outbound: the subscriptions made at the peer through this link, `(device at the peer,
-    /// event) → subscription id there`.
-    pub remote_subscriptions: tokio::sync::Mutex<HashMap<(String, String), String>>,
+    /// Outbound: the subscriptions made at the peer through this link, by `(device at the
+    /// peer, event)`.
+    pub remote_subscriptions: tokio::sync::Mutex<HashMap<(String, String), RemoteWatch>>,
     pub linked_at: SystemTime,
+}
+
+/// A subscription at the peer that a link keeps alive while someone here wants its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteWatch {
+    /// Its id at the peer.
+    pub id: String,
+    pub expires_at: SystemTime,
 }
 
 /// A link as the CUI shows it. No tokens.
@@ -150,6 +161,8 @@ pub struct Federation {
     links: Arc<Links>,
     pending: std::sync::Mutex<HashMap<String, Pending>>,
     http: reqwest::Client,
+    /// Where links and their tokens outlive a restart.
+    store: hestia_store::Store,
 }
 
 /// The links, shared with the peer clusters that act through them.
@@ -200,8 +213,8 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Default for Federation {
-    fn default() -> Self {
+impl Federation {
+    pub fn new(store: hestia_store::Store) -> Federation {
         Federation {
             peers: RwLock::default(),
             links: Arc::default(),
@@ -212,11 +225,10 @@ impl Default for Federation {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            store,
         }
     }
-}
 
-impl Federation {
     pub fn links(&self) -> &Arc<Links> {
         &self.links
     }
@@ -382,6 +394,37 @@ impl Federation {
                 self.send(method, &url, &token, body, prefer).await
             }
             answer => answer,
+        }
+    }
+}
+
+/// How often the subscriptions links hold at their peers are renewed and released: also how
+/// long a restarted peer may go without sending a link's events.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
+
+/// Keeps the links' subscriptions at their peers in step with the subscriptions here, until
+/// the gateway is dropped.
+pub(crate) async fn keep_links(gateway: std::sync::Weak<crate::HesGateway>) {
+    let mut tick = tokio::time::interval(MAINTAIN_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        gateway.maintain_federation().await;
+    }
+}
+
+impl crate::HesGateway {
+    /// Renews the subscriptions links hold at peers that someone here still wants, and
+    /// releases the others (a subscription cancelled or expired here).
+    pub async fn maintain_federation(&self) {
+        for cluster in self.clusters().all() {
+            if let crate::cluster::Cluster::Peer(peer) = cluster.as_ref() {
+                peer.maintain(|user, device, event| self.events().is_wanted(user, device, event))
+                    .await;
+            }
         }
     }
 }

@@ -6,13 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hestia_proto::device::Value;
 use reqwest::Method;
 use serde_json::{Value as Json, json};
 
-use super::{Federation, Link};
+use super::{Direction, Federation, Link, RemoteWatch};
 use crate::model::{
     CuiError, DeviceId, DeviceView, ErrorCode, PropertyName, PropertyValue, PropertyView,
     value_from_json, value_to_json,
@@ -23,8 +23,8 @@ const FOLLOW_FOR: Duration = Duration::from_secs(60);
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// What the peer is asked to wait for its device (its longest).
 const PEER_WAIT: &str = "wait=8";
-/// Expiry asked for a subscription at the peer; renewed by subscribing again.
-const REMOTE_EXPIRY_SECS: u64 = 86_400;
+/// Expiry asked for a subscription at the peer; renewed in the last half of its life.
+const REMOTE_EXPIRY: Duration = Duration::from_secs(86_400);
 
 /// One peer gateway, as a cluster.
 #[derive(Debug)]
@@ -249,10 +249,20 @@ impl PeerCluster {
         if remote.contains_key(&key) {
             return Ok(());
         }
+        let watch = self.subscribe_at_peer(&link, &key).await?;
+        remote.insert(key, watch);
+        Ok(())
+    }
+
+    async fn subscribe_at_peer(
+        &self,
+        link: &Link,
+        (device, event): &(String, String),
+    ) -> Result<RemoteWatch, CuiError> {
         let body = json!({
-            "deviceId": device.local(),
+            "deviceId": device,
             "event": event,
-            "expiresIn": REMOTE_EXPIRY_SECS,
+            "expiresIn": REMOTE_EXPIRY.as_secs(),
             "callback": {
                 "url": format!(
                     "{}/cui/v1/federation/links/{}/notifications",
@@ -264,14 +274,106 @@ impl PeerCluster {
         let path = format!("/cui/v1/users/{}/subscriptions", enc(&link.remote_user));
         let (_, made) = self
             .federation
-            .call(&link, Method::POST, &path, Some(&body), None)
+            .call(link, Method::POST, &path, Some(&body), None)
             .await?;
-        let id = made["subscriptionId"]
-            .as_str()
-            .ok_or_else(|| CuiError::internal("the peer made a subscription without an id"))?;
-        remote.insert(key, id.to_owned());
-        Ok(())
+        let watch = watch_made(&made)?;
+        let key = (device.clone(), event.clone());
+        self.federation.save_watch(link, &key, &watch).await;
+        Ok(watch)
     }
+
+    /// Keeps each link's subscriptions at the peer as long as someone here wants their
+    /// events: renews them (subscribing again where the peer forgot one, as a restarted peer
+    /// does) and releases those nobody here subscribes to any more.
+    pub async fn maintain(&self, is_wanted: impl Fn(&str, &DeviceId, &str) -> bool) {
+        for link in self.federation.links().all() {
+            if link.peer.name != self.name || link.direction != Direction::Outbound {
+                continue;
+            }
+            let mut remote = link.remote_subscriptions.lock().await;
+            let keys: Vec<(String, String)> = remote.keys().cloned().collect();
+            for key in keys {
+                let wanted = DeviceId::new(&self.name, &key.0)
+                    .is_ok_and(|device| is_wanted(&link.user, &device, &key.1));
+                let Some(watch) = remote.get(&key).cloned() else {
+                    continue;
+                };
+                if !wanted {
+                    self.release(&link, &watch).await;
+                    self.federation.forget_watch(&link, &key).await;
+                    remote.remove(&key);
+                } else {
+                    match self.renew(&link, &key, &watch).await {
+                        Ok(renewed) => {
+                            remote.insert(key, renewed);
+                        }
+                        Err(e) => {
+                            tracing::warn!(peer = %self.name, device = %key.0, error = %e, "a subscription at the peer was not renewed");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn renew(
+        &self,
+        link: &Link,
+        key: &(String, String),
+        watch: &RemoteWatch,
+    ) -> Result<RemoteWatch, CuiError> {
+        let path = format!(
+            "/cui/v1/users/{}/subscriptions/{}",
+            enc(&link.remote_user),
+            enc(&watch.id)
+        );
+        let body = json!({ "expiresIn": REMOTE_EXPIRY.as_secs() });
+        match self
+            .federation
+            .call(link, Method::PUT, &path, Some(&body), None)
+            .await
+        {
+            Ok((_, renewed)) => {
+                let renewed = watch_made(&renewed)?;
+                self.federation.save_watch(link, key, &renewed).await;
+                Ok(renewed)
+            }
+            // The peer restarted or expired it: make it again.
+            Err(e) if e.code == ErrorCode::NotFound => self.subscribe_at_peer(link, key).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, link: &Link, watch: &RemoteWatch) {
+        let path = format!(
+            "/cui/v1/users/{}/subscriptions/{}",
+            enc(&link.remote_user),
+            enc(&watch.id)
+        );
+        if let Err(e) = self
+            .federation
+            .call(link, Method::DELETE, &path, None, None)
+            .await
+            && e.code != ErrorCode::NotFound
+        {
+            tracing::warn!(peer = %self.name, error = %e, "a subscription at the peer was not released");
+        }
+    }
+}
+
+/// A subscription the peer made or renewed: its id and when it expires there.
+fn watch_made(made: &Json) -> Result<RemoteWatch, CuiError> {
+    let id = made["subscriptionId"]
+        .as_str()
+        .ok_or_else(|| CuiError::internal("the peer made a subscription without an id"))?;
+    let expires_at = made["expiresAt"]
+        .as_str()
+        .and_then(|at| humantime::parse_rfc3339(at).ok())
+        .unwrap_or_else(|| SystemTime::now() + REMOTE_EXPIRY);
+    Ok(RemoteWatch {
+        id: id.to_owned(),
+        expires_at,
+    })
 }
 
 /// A described property from the peer's JSON; its type and access must be ones this gateway

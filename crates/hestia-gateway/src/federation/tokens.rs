@@ -45,6 +45,21 @@ impl RemoteTokens {
     pub async fn refresh_token(&self) -> Option<String> {
         self.0.lock().await.refresh.clone()
     }
+
+    /// Tokens as the store kept them.
+    pub(super) fn restored(access: String, refresh: Option<String>, refresh_at: i64) -> Self {
+        RemoteTokens(Mutex::new(Held {
+            access,
+            refresh,
+            refresh_at: from_unix(refresh_at),
+        }))
+    }
+
+    /// `(access, refresh, refresh_at)` for the store.
+    pub(super) async fn to_record(&self) -> (String, Option<String>, i64) {
+        let held = self.0.lock().await;
+        held.to_record()
+    }
 }
 
 impl Held {
@@ -65,6 +80,23 @@ impl Held {
     fn is_fresh(&self) -> bool {
         SystemTime::now() < self.refresh_at
     }
+
+    fn to_record(&self) -> (String, Option<String>, i64) {
+        (
+            self.access.clone(),
+            self.refresh.clone(),
+            unix(self.refresh_at),
+        )
+    }
+}
+
+pub(super) fn unix(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(super) fn from_unix(secs: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 fn bad_answer(what: &str) -> CuiError {
@@ -195,6 +227,19 @@ impl Federation {
             renewed.refresh = Some(refresh);
         }
         *held = renewed;
+        // The spent refresh token is a replay from now on, so the new one is kept before use.
+        let (access, refresh, refresh_at) = held.to_record();
+        let kept = self
+            .store
+            .set_federation_tokens(&link.id, &access, refresh.as_deref(), refresh_at)
+            .await;
+        // NotFound: a link being made, stored with its current tokens once it is complete.
+        if let Err(e) = kept.or_else(|e| match e {
+            hestia_store::StoreError::NotFound => Ok(()),
+            e => Err(e),
+        }) {
+            tracing::warn!(peer = %link.peer.name, error = %e, "the link's new tokens were not stored");
+        }
         metrics::counter!("hestia_gateway_federation_refreshes_total").increment(1);
         Ok(held.access.clone())
     }

@@ -2,9 +2,10 @@
 
 use hestia_store::{
     AccessRight, AccountKind, AccountSummary, Credentials, DeviceAccess, DeviceInfo, DevicePolicy,
-    JournalOp, JournalOutcome, LastItem, NewAccount, OAuthClient, OAuthGrant, PendingRequest,
-    RelationKind, RelationshipChange, RosterItem, ScramCredential, SigningKey, Store, StoreError,
-    StoredStanza, Subscription, UserInfo, VerificationCodeHash,
+    FederationLink, JournalOp, JournalOutcome, LastItem, NewAccount, OAuthClient, OAuthGrant,
+    PendingRequest, RelationKind, RelationshipChange, RemoteSubscription, RosterItem,
+    ScramCredential, SigningKey, Store, StoreError, StoredStanza, Subscription, UserInfo,
+    VerificationCodeHash,
 };
 
 fn credential(seed: u8, iterations: u32) -> ScramCredential {
@@ -2023,4 +2024,128 @@ pub async fn prune_drops_expired_refresh_tokens(store: &Store) {
     assert_eq!(store.prune_oauth(100).await.expect("prune"), 1);
     assert_eq!(store.refresh_token(&[1; 32]).await.expect("read"), None);
     assert!(store.refresh_token(&[2; 32]).await.expect("read").is_some());
+}
+
+fn federation_link(id: &str, user: &str, linked_at: i64) -> FederationLink {
+    FederationLink {
+        link_id: id.to_owned(),
+        username: user.to_owned(),
+        peer: "home-b".to_owned(),
+        remote_user: "alicia".to_owned(),
+        remote_id: Some(format!("{id}-there")),
+        direction: "outbound".to_owned(),
+        access_token: format!("access-{id}"),
+        refresh_token: Some(format!("refresh-{id}")),
+        refresh_at: 1_000,
+        local_grant: Some(format!("grant-{id}")),
+        callback_secret: "s".repeat(32),
+        linked_at,
+    }
+}
+
+fn remote_subscription(link: &str, device: &str, id: &str, expires_at: i64) -> RemoteSubscription {
+    RemoteSubscription {
+        link_id: link.to_owned(),
+        device: device.to_owned(),
+        event: "property".to_owned(),
+        subscription_id: id.to_owned(),
+        expires_at,
+    }
+}
+
+pub async fn federation_links_round_trip_with_their_remote_subscriptions(store: &Store) {
+    assert!(matches!(
+        store
+            .put_federation_link(&federation_link("l1", "ghost", 5))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .create_account(new_user("alice"))
+        .await
+        .expect("alice");
+    let (l1, l2) = (
+        federation_link("l1", "alice", 7),
+        federation_link("l2", "alice", 5),
+    );
+    store.put_federation_link(&l1).await.expect("l1");
+    store.put_federation_link(&l2).await.expect("l2");
+    assert!(matches!(
+        store.put_federation_link(&l1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.federation_links().await.expect("all"),
+        vec![l2.clone(), l1.clone()]
+    );
+
+    // A refresh replaces both tokens; a link without a refresh token keeps none.
+    store
+        .set_federation_tokens("l1", "access-2", None, 2_000)
+        .await
+        .expect("tokens");
+    let read = store.federation_links().await.expect("all");
+    assert_eq!(
+        (
+            read[1].access_token.as_str(),
+            read[1].refresh_token.as_deref(),
+            read[1].refresh_at
+        ),
+        ("access-2", None, 2_000)
+    );
+    assert!(matches!(
+        store.set_federation_tokens("nope", "a", None, 0).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Subscriptions at the peer: a renewal replaces the row of its device and event.
+    assert!(matches!(
+        store
+            .put_remote_subscription(&remote_subscription("nope", "lamp", "s0", 1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .put_remote_subscription(&remote_subscription("l1", "lamp", "s1", 10))
+        .await
+        .expect("s1");
+    store
+        .put_remote_subscription(&remote_subscription("l1", "fan", "s2", 10))
+        .await
+        .expect("s2");
+    store
+        .put_remote_subscription(&remote_subscription("l1", "lamp", "s3", 20))
+        .await
+        .expect("renew");
+    assert_eq!(
+        store.remote_subscriptions("l1").await.expect("subs"),
+        vec![
+            remote_subscription("l1", "fan", "s2", 10),
+            remote_subscription("l1", "lamp", "s3", 20)
+        ]
+    );
+    assert!(
+        store
+            .delete_remote_subscription("l1", "fan", "property")
+            .await
+            .expect("del")
+    );
+    assert!(
+        !store
+            .delete_remote_subscription("l1", "fan", "property")
+            .await
+            .expect("again")
+    );
+
+    // Unlinking forgets the link and what was made through it; the other link stays.
+    assert!(store.delete_federation_link("l1").await.expect("unlink"));
+    assert!(!store.delete_federation_link("l1").await.expect("again"));
+    assert_eq!(
+        store.remote_subscriptions("l1").await.expect("subs"),
+        vec![]
+    );
+    assert_eq!(store.federation_links().await.expect("all"), vec![l2]);
+    // Deleting the user deletes their links.
+    store.delete_account("alice").await.expect("delete alice");
+    assert_eq!(store.federation_links().await.expect("all"), vec![]);
 }

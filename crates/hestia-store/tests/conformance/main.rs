@@ -152,4 +152,5 @@ conformance!(
     revoked_access_tokens_kept_until_expiry,
     signing_keys_rotate_and_retire,
     prune_drops_expired_refresh_tokens,
+    federation_links_round_trip_with_their_remote_subscriptions,
 );
