@@ -166,7 +166,7 @@ impl SignedIn {
     pub fn acting_in_person(self, path_user: &str) -> Result<String, CuiError> {
         if self.0.scopes.is_some() {
             return Err(CuiError::forbidden(
-                "sharing and verification codes need the user's own sign-in",
+                "sharing, verification codes and federation need the user's own sign-in, not an OAuth token",
             ));
         }
         self.acting_as(path_user, Scope::DevicesWrite)

@@ -128,6 +128,13 @@ impl Callback {
     }
 }
 
+/// Now in unix seconds, the time a signature covers.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The signature a receiver recomputes with the shared secret.
 pub fn sign(secret: &str, timestamp: u64, body: &str) -> String {
     // HMAC takes a key of any length.
@@ -241,9 +248,7 @@ async fn post_with_retries(
 ) -> bool {
     let mut backoff = policy.first_backoff;
     for attempt in 1..=policy.attempts {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let timestamp = unix_now();
         let mut post = client.post(callback.url.clone());
         if let Some(source) = &callback.bearer {
             match source.bearer().await {

@@ -23,6 +23,8 @@ use tokio::task::JoinSet;
 struct Answer {
     status: StatusCode,
     location: Option<String>,
+    /// The `name=value` of a Set-Cookie, as a browser would send it back.
+    cookie: Option<String>,
     json: Value,
     text: String,
 }
@@ -46,7 +48,21 @@ impl Browser {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Answer {
+        self.send_with_cookie(method, url, token, body, None).await
+    }
+
+    async fn send_with_cookie(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        cookie: Option<&str>,
+    ) -> Answer {
         let mut req = self.0.request(method, url);
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -62,10 +78,17 @@ impl Browser {
             .get("location")
             .and_then(|l| l.to_str().ok())
             .map(str::to_owned);
+        let cookie = answer
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .map(str::to_owned);
         let text = answer.text().await.expect("body");
         Answer {
             status,
             location,
+            cookie,
             json: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
@@ -93,6 +116,7 @@ impl Browser {
         Answer {
             status,
             location,
+            cookie: None,
             json: Value::Null,
             text,
         }
@@ -195,8 +219,9 @@ async fn homes() -> Homes {
     }
 }
 
-/// Alice links at A, consenting at B as alicia like a browser; the link's id.
-async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
+/// Alice starts linking at A and consents at B as alicia, like a browser: where B sends the
+/// browser back, and the binding cookie A set.
+async fn consent(browser: &Browser, h: &Homes, token_a: &str) -> (String, String) {
     let (a, b) = (h.a.http_base(), h.b.http_base());
     let started = browser
         .send(
@@ -207,6 +232,12 @@ async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
         )
         .await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let cookie = started.cookie.clone().expect("a binding cookie");
+    assert!(cookie.starts_with("hestia_link="), "{cookie}");
+    assert!(
+        !started.text.contains(&cookie[12..]),
+        "the binding stays out of the body"
+    );
     let consent_url = started.json["authorizationUrl"].as_str().expect("url");
     assert!(
         consent_url.starts_with(&format!("{b}/oauth/authorize?")),
@@ -235,12 +266,22 @@ async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
         back.starts_with(&format!("{a}/cui/v1/federation/callback?")),
         "{back}"
     );
+    (back, cookie)
+}
 
-    let done = browser.send(Method::GET, &back, None, None).await;
+/// Alice links at A, consenting at B as alicia like a browser; the link's id.
+async fn link(browser: &Browser, h: &Homes, token_a: &str) -> String {
+    let a = h.a.http_base();
+    let (back, cookie) = consent(browser, h, token_a).await;
+    let done = browser
+        .send_with_cookie(Method::GET, &back, None, None, Some(&cookie))
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
     assert_eq!(done.location.as_deref(), Some("/#federations"));
     // The state is good once: the same return again is refused.
-    let again = browser.send(Method::GET, &back, None, None).await;
+    let again = browser
+        .send_with_cookie(Method::GET, &back, None, None, Some(&cookie))
+        .await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text);
 
     let listed = browser
@@ -596,6 +637,205 @@ async fn links_outlive_a_restart_and_keep_their_peer_subscriptions_in_step() {
     assert!(
         third.federation().links().all().is_empty(),
         "no link comes back"
+    );
+
+    h.tasks.abort_all();
+    h.a.stop().await;
+    h.b.stop().await;
+}
+
+/// A peer's webhook to A for a link, as the peer would post it (or a stranger, pretending).
+async fn notify(
+    url: &str,
+    bearer: Option<&str>,
+    timestamp: u64,
+    signature: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut post = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("hestia-timestamp", timestamp.to_string())
+        .header("hestia-signature", signature)
+        .body(body.to_owned());
+    if let Some(bearer) = bearer {
+        post = post.bearer_auth(bearer);
+    }
+    let answer = post.send().await.expect("answer");
+    let status = answer.status();
+    let text = answer.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn federation_refuses_what_a_stranger_sends() {
+    let mut h = homes().await;
+    let browser = Browser::new();
+    let (a, b) = (h.a.http_base(), h.b.http_base());
+    let token_a = browser.sign_in(&a, "alice").await;
+    let token_b = browser.sign_in(&b, "alicia").await;
+    let federations = format!("{a}/cui/v1/users/alice/federations");
+
+    let nowhere = browser
+        .send(
+            Method::POST,
+            &federations,
+            Some(&token_a),
+            Some(json!({ "peer": "nowhere" })),
+        )
+        .await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND, "{}", nowhere.text);
+    assert_eq!(nowhere.json["code"], "not_found");
+
+    // A consent URL sent to someone else: their browser has no binding cookie, and the state
+    // is spent, so nobody's account gets linked.
+    let (back, cookie) = consent(&browser, &h, &token_a).await;
+    let elsewhere = browser
+        .send_with_cookie(Method::GET, &back, None, None, Some("hestia_link=forged"))
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        elsewhere.text
+    );
+    assert!(
+        elsewhere.text.contains("another browser"),
+        "{}",
+        elsewhere.text
+    );
+    let spent = browser
+        .send_with_cookie(Method::GET, &back, None, None, Some(&cookie))
+        .await;
+    assert_eq!(spent.status, StatusCode::BAD_REQUEST, "{}", spent.text);
+    assert!(h.a.server.gateway.federation().links().all().is_empty());
+    assert!(h.b.server.gateway.federation().links().all().is_empty());
+
+    let link_id = link(&browser, &h, &token_a).await;
+    let twice = browser
+        .send(
+            Method::POST,
+            &federations,
+            Some(&token_a),
+            Some(json!({ "peer": "home-b" })),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.text);
+    assert_eq!(twice.json["code"], "conflict");
+
+    // B's callback token at A is an OAuth token for events only: it links nothing further for
+    // alice and reads none of her devices.
+    let callback_token = h.b.server.gateway.federation().links().all()[0]
+        .tokens
+        .access_token()
+        .await;
+    let by_token = browser
+        .send(
+            Method::POST,
+            &federations,
+            Some(&callback_token),
+            Some(json!({ "peer": "home-b" })),
+        )
+        .await;
+    assert_eq!(by_token.status, StatusCode::FORBIDDEN, "{}", by_token.text);
+    assert_eq!(by_token.json["code"], "forbidden");
+    let devices = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/devices"),
+            Some(&callback_token),
+            None,
+        )
+        .await;
+    assert_eq!(devices.status, StatusCode::FORBIDDEN, "{}", devices.text);
+    assert!(devices.text.contains("devices:read"), "{}", devices.text);
+
+    // A person's sign-in is no peer gateway: it cannot hand B a link's half.
+    let half = browser
+        .send(
+            Method::POST,
+            &format!("{b}/cui/v1/federation/links"),
+            Some(&token_b),
+            Some(json!({
+                "linkId": "forged",
+                "user": "mallory",
+                "accessToken": "x",
+                "callbackSecret": "s".repeat(32),
+            })),
+        )
+        .await;
+    assert_eq!(half.status, StatusCode::FORBIDDEN, "{}", half.text);
+    assert_eq!(h.b.server.gateway.federation().links().all().len(), 1);
+
+    // Webhooks for the link: only the link's callback grant, signed with its secret, now.
+    subscribe_to_the_lamp(&browser, &a, &token_a).await;
+    let mut heard = h.a.server.gateway.events().stream("alice");
+    let url = format!("{a}/cui/v1/federation/links/{link_id}/notifications");
+    let secret =
+        h.a.server
+            .gateway
+            .federation()
+            .links()
+            .get(&link_id)
+            .expect("link")
+            .callback_secret
+            .clone();
+    let change = |value: &str| {
+        json!({ "body": {
+            "deviceId": "igrs:lamp",
+            "event": "property",
+            "eventId": format!("e-{value}"),
+            "payload": { "property": "name", "value": value },
+        }})
+        .to_string()
+    };
+    let (forged, genuine) = (change("forged"), change("genuine"));
+    let now = hestia_gateway::webhook::unix_now();
+    let sign = |at: u64| hestia_gateway::webhook::sign(&secret, at, &forged);
+    let elsewhere = format!("{a}/cui/v1/federation/links/nope/notifications");
+    let cases = [
+        (
+            elsewhere.as_str(),
+            Some(callback_token.as_str()),
+            now,
+            sign(now),
+            StatusCode::NOT_FOUND,
+        ),
+        (&url, None, now, sign(now), StatusCode::UNAUTHORIZED),
+        (
+            &url,
+            Some(token_a.as_str()),
+            now,
+            sign(now),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            &url,
+            Some(&callback_token),
+            now,
+            "v1=00".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            &url,
+            Some(&callback_token),
+            now - 600,
+            sign(now - 600),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (to, bearer, at, signature, expected) in cases {
+        let (status, answer) = notify(to, bearer, at, &signature, &forged).await;
+        assert_eq!(status, expected, "{to} {bearer:?} {at}: {answer}");
+        assert!(answer["code"].is_string(), "{answer}");
+    }
+    let signature = hestia_gateway::webhook::sign(&secret, now, &genuine);
+    let (status, answer) = notify(&url, Some(&callback_token), now, &signature, &genuine).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let first = next_about(&mut heard, "home-b:igrs:lamp", "property").await;
+    assert_eq!(
+        first["body"]["payload"]["value"], "genuine",
+        "nothing forged was heard before the genuine notification"
     );
 
     h.tasks.abort_all();

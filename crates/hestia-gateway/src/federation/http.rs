@@ -12,6 +12,7 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::BINDING_COOKIE;
 use super::link::InboundLink;
 use crate::HesGateway;
 use crate::http::{Body, Params, SignedIn, bearer};
@@ -58,11 +59,26 @@ async fn start(
     Body(body): Body<Start>,
 ) -> Result<Response, CuiError> {
     let user = who.acting_in_person(&path_user)?;
-    let begun =
-        gateway
-            .federation()
-            .begin(&user, &body.peer, &gateway.federation_redirect_uri())?;
-    Ok((StatusCode::CREATED, Json(begun)).into_response())
+    let redirect_uri = gateway.federation_redirect_uri();
+    let begun = gateway
+        .federation()
+        .begin(&user, &body.peer, &redirect_uri)?;
+    // Lax: the cookie comes back on the peer's top-level redirect, never on a cross-site POST.
+    let secure = if redirect_uri.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{BINDING_COOKIE}={}; Path=/cui/v1/federation/callback; Max-Age=600; HttpOnly; SameSite=Lax{secure}",
+        begun.binding
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(begun),
+    )
+        .into_response())
 }
 
 /// `GET /users/{u}/federations`.
@@ -98,6 +114,7 @@ struct Returned {
 /// is the credential here (one use, ten minutes), so no bearer is asked.
 async fn callback(
     State(gateway): State<Arc<HesGateway>>,
+    headers: HeaderMap,
     Query(returned): Query<Returned>,
 ) -> Response {
     let page = |status: StatusCode, message: &str| {
@@ -113,7 +130,8 @@ async fn callback(
     let (Some(state), Some(code)) = (returned.state, returned.code) else {
         return page(StatusCode::BAD_REQUEST, "The peer sent no code and state.");
     };
-    match gateway.complete_link(&state, &code).await {
+    let binding = binding_cookie(&headers);
+    match gateway.complete_link(&state, binding, &code).await {
         // Back to the console's federations, which now list the link.
         Ok(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/#federations")]).into_response(),
         Err(e) => page(
@@ -162,4 +180,17 @@ async fn notified(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The value of the link-binding cookie the browser sent, if any.
+fn binding_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == BINDING_COOKIE).then_some(value)
+        })
 }

@@ -18,6 +18,9 @@ use crate::model::{CuiError, DeviceId, ErrorCode, value_from_json};
 use crate::oauth::{Scope, Scopes};
 use crate::{HesGateway, Principal};
 
+/// How far a notification's signed time may be from this gateway's clock.
+const NOTIFICATION_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What a peer sends to create its half of a link (`POST /federation/links`). No `Debug`: it
 /// holds tokens.
 #[derive(Deserialize)]
@@ -44,9 +47,14 @@ impl HesGateway {
     /// Completes a link the user consented to at the peer: redeems the code, learns the
     /// person's user there, issues the peer a callback grant and gives it the peer, so
     /// federation is mutual.
-    pub async fn complete_link(&self, state: &str, code: &str) -> Result<LinkView, CuiError> {
+    pub async fn complete_link(
+        &self,
+        state: &str,
+        binding: Option<&str>,
+        code: &str,
+    ) -> Result<LinkView, CuiError> {
         let federation = self.federation();
-        let pending = federation.take_pending(state)?;
+        let pending = federation.take_pending(state, binding)?;
         let peer = pending.peer.clone();
         let answer = federation
             .redeem(&peer, code, &pending.verifier, &pending.redirect_uri)
@@ -288,6 +296,13 @@ impl HesGateway {
         let timestamp = timestamp
             .and_then(|t| t.parse::<u64>().ok())
             .ok_or_else(|| CuiError::bad_request("hestia-timestamp is missing"))?;
+        // A signed notification replayed later is refused: the signature covers the time.
+        let now = crate::webhook::unix_now();
+        if now.abs_diff(timestamp) > NOTIFICATION_SKEW.as_secs() {
+            return Err(CuiError::unauthorized(
+                "the notification's hestia-timestamp is not within 5 minutes of now",
+            ));
+        }
         let expected = crate::webhook::sign(&link.callback_secret, timestamp, body);
         let is_signed = signature.is_some_and(|s| {
             use subtle::ConstantTimeEq as _;

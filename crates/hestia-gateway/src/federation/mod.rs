@@ -140,6 +140,7 @@ impl Link {
 #[derive(Debug)]
 struct Pending {
     user: String,
+    binding: String,
     peer: Arc<Peer>,
     verifier: String,
     redirect_uri: String,
@@ -152,7 +153,15 @@ struct Pending {
 pub struct Begun {
     pub authorization_url: String,
     pub peer: String,
+    /// What ties the return to the browser that started it: set as the
+    /// [`BINDING_COOKIE`], never shown in the body.
+    #[serde(skip)]
+    pub binding: String,
 }
+
+/// The cookie that binds a link's return to the browser that started it, so a consent URL
+/// sent to someone else cannot link the sender's account to theirs.
+pub const BINDING_COOKIE: &str = "hestia_link";
 
 /// Every peer and every link of this gateway.
 #[derive(Debug)]
@@ -291,6 +300,7 @@ impl Federation {
         }
         let state = crate::oauth::random_token();
         let verifier = crate::oauth::random_token();
+        let binding = crate::oauth::random_token();
         let now = SystemTime::now();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|_, p| p.until > now);
@@ -313,6 +323,7 @@ impl Federation {
             state,
             Pending {
                 user: user.to_owned(),
+                binding: binding.clone(),
                 peer: peer.clone(),
                 verifier,
                 redirect_uri: redirect_uri.to_owned(),
@@ -322,18 +333,32 @@ impl Federation {
         Ok(Begun {
             authorization_url: format!("{}?{query}", peer.url("/oauth/authorize")),
             peer: peer.name.clone(),
+            binding,
         })
     }
 
-    /// The pending link a returning `state` names, taken (a state is good once).
-    fn take_pending(&self, state: &str) -> Result<Pending, CuiError> {
+    /// The pending link a returning `state` names, taken (a state is good once), if the
+    /// browser returning is the one that started it.
+    fn take_pending(&self, state: &str, binding: Option<&str>) -> Result<Pending, CuiError> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        match pending.remove(state) {
-            Some(p) if p.until > SystemTime::now() => Ok(p),
-            _ => Err(CuiError::bad_request(
-                "unknown or expired link state; start linking again",
-            )),
+        let taken = match pending.remove(state) {
+            Some(p) if p.until > SystemTime::now() => p,
+            _ => {
+                return Err(CuiError::bad_request(
+                    "unknown or expired link state; start linking again",
+                ));
+            }
+        };
+        let is_same_browser = binding.is_some_and(|b| {
+            use subtle::ConstantTimeEq as _;
+            bool::from(b.as_bytes().ct_eq(taken.binding.as_bytes()))
+        });
+        if !is_same_browser {
+            return Err(CuiError::forbidden(
+                "this link was started in another browser; start linking again here",
+            ));
         }
+        Ok(taken)
     }
 
     /// Sends a request to a peer with a bearer token; the JSON answer, or the peer's error
