@@ -482,7 +482,8 @@ async fn the_openapi_document_is_served_and_names_every_route() {
             .replace("{p}", "on")
             .replace("{s}", "some-id")
             .replace("{o}", "some-id")
-            .replace("{w}", "bob");
+            .replace("{w}", "bob")
+            .replace("{l}", "some-id");
         let req = Request::builder()
             .method(method)
             .uri(&uri)
@@ -493,6 +494,8 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         let routed = match (method, path) {
             ("POST", "/sign-in") => status == StatusCode::BAD_REQUEST,
             ("GET", "/openapi.json") => status == StatusCode::OK,
+            // The consent screen's return is authenticated by its state, not a token.
+            ("GET", "/federation/callback") => status == StatusCode::BAD_REQUEST,
             // Not a WebSocket handshake: refused before any token is looked at.
             ("GET", "/users/{u}/events/ws") => {
                 status == StatusCode::BAD_REQUEST
@@ -524,6 +527,14 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "PUT /users/{u}/devices/{d}/shares/{w}",
         "DELETE /users/{u}/devices/{d}/shares/{w}",
         "POST /users/{u}/devices/{d}/verification-code",
+        "GET /peers",
+        "GET /users/{u}/federations",
+        "POST /users/{u}/federations",
+        "DELETE /users/{u}/federations/{l}",
+        "GET /federation/callback",
+        "POST /federation/links",
+        "DELETE /federation/links/{l}",
+        "POST /federation/links/{l}/notifications",
     ];
     for op in served {
         assert!(

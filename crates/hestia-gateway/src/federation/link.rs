@@ -277,18 +277,18 @@ impl HesGateway {
         signature: Option<&str>,
         body: &str,
     ) -> Result<(), CuiError> {
-        let link = self
-            .federation()
-            .links
-            .get(link_id)
-            .filter(|l| l.direction == Direction::Outbound)
-            .ok_or_else(|| CuiError::not_found(format!("no link {link_id}")))?;
         let token = bearer.ok_or_else(|| CuiError::unauthorized("a bearer token is required"))?;
         let claims = self
             .oauth()
             .verify_access_token(token)
             .await
             .map_err(CuiError::unauthorized)?;
+        let link = self
+            .federation()
+            .links
+            .get(link_id)
+            .filter(|l| l.direction == Direction::Outbound)
+            .ok_or_else(|| CuiError::not_found(format!("no link {link_id}")))?;
         let grant = super::read(&link.local_grant).clone();
         if grant.as_deref() != Some(claims.gid.as_str()) {
             return Err(CuiError::unauthorized("the token is not this link's"));
