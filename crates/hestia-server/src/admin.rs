@@ -129,6 +129,10 @@ pub fn router(state: HttpState) -> Router<HttpState> {
         .route("/oauth/clients", get(oauth_clients).post(add_oauth_client))
         .route("/oauth/clients/{id}", delete(delete_oauth_client))
         .route("/oauth/keys/rotate", post(rotate_oauth_keys))
+        .route(
+            "/federation/peers",
+            get(federation_peers).post(add_federation_peer),
+        )
         .layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -611,6 +615,57 @@ async fn delete_oauth_client(
 ) -> ApiResult {
     s.gateway.oauth().delete_client(&id).await?;
     Ok((StatusCode::OK, Json(json!({ "deleted": id }))))
+}
+
+/// A peer gateway to add while the server runs (as `[federation.peers.<name>]` does at start).
+/// No `Debug`: it holds the client secret.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPeer {
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret: hestia_config::Secret,
+    peer_client_id: String,
+}
+
+/// Adds a peer gateway until the server stops (keep it in `[federation.peers]` to have it after a
+/// restart); the links its users made before come back with it.
+async fn add_federation_peer(State(s): State<HttpState>, Json(new): Json<NewPeer>) -> ApiResult {
+    let peer = hestia_gateway::federation::PeerConfig {
+        issuer: new.issuer,
+        client_id: new.client_id,
+        client_secret: new.client_secret,
+        peer_client_id: new.peer_client_id,
+    };
+    let config = hestia_gateway::federation::FederationConfig {
+        peers: [(new.name.clone(), peer)].into_iter().collect(),
+    };
+    if let Some(problem) = config.problems().into_iter().next() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            problem,
+        ));
+    }
+    for peer in config.peers() {
+        s.gateway
+            .add_peer(peer)
+            .await
+            .map_err(|e| ApiError::new(e.code.status(), e.code.as_str(), e.message))?;
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "name": new.name }))))
+}
+
+async fn federation_peers(State(s): State<HttpState>) -> ApiResult {
+    let peers: Vec<Value> = s
+        .gateway
+        .federation()
+        .peers()
+        .iter()
+        .map(|p| json!({ "name": p.name, "issuer": p.issuer, "client_id": p.client_id, "peer_client_id": p.peer_client_id }))
+        .collect();
+    Ok((StatusCode::OK, Json(json!({ "peers": peers }))))
 }
 
 /// Makes a new signing key current; the previous one stays published until its tokens expire.

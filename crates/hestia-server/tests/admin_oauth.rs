@@ -65,3 +65,50 @@ async fn the_operator_registers_lists_and_deletes_oauth_clients() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_operator_adds_peer_gateways_while_the_server_runs() {
+    let t = TestServer::start().await.expect("server");
+    let admin = Admin::of(&t);
+    let peer = json!({
+        "name": "home-b", "issuer": "https://home-b.example", "client_id": "home-a",
+        "client_secret": "s3cret-given-by-b", "peer_client_id": "home-b",
+    });
+    let added = admin.post("/admin/v1/federation/peers", peer.clone()).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(
+        admin.post("/admin/v1/federation/peers", peer).await.status,
+        409
+    );
+    let bad = json!({
+        "name": "Home_C", "issuer": "ftp://c", "client_id": "", "client_secret": "x",
+        "peer_client_id": "c",
+    });
+    let refused = admin.post("/admin/v1/federation/peers", bad).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("federation.peers.Home_C"),
+        "{}",
+        refused.text
+    );
+    let list = admin.get("/admin/v1/federation/peers").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["peers"][0]["issuer"], "https://home-b.example");
+    assert!(!list.text.contains("s3cret"), "the secret is never shown");
+    let anonymous = admin.with_token(None);
+    assert_eq!(
+        anonymous.get("/admin/v1/federation/peers").await.status,
+        401
+    );
+    // The peer is a cluster now: users see it among the peers they may link to.
+    assert!(
+        t.server
+            .gateway
+            .federation()
+            .peers()
+            .iter()
+            .any(|p| p.name == "home-b")
+    );
+    assert!(t.server.gateway.clusters().named("home-b").is_some());
+    t.stop().await;
+}
