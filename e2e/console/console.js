@@ -3,74 +3,17 @@
 // console; CHROMIUM the browser; SCREENSHOTS a directory for screenshots (gitignored).
 // Each check prints PASS or FAIL; any FAIL exits 1.
 
-import { chromium } from "playwright-core";
+import { api as cui, card, check, collectErrors, eventually, run, signIn as signInAt } from "./harness.js";
 
 const BASE = process.env.HTTP_BASE;
-const WAIT = 20_000;
-let failures = 0;
-
-function check(name, ok, why = "") {
-  if (ok) console.log(`PASS ${name}`);
-  else {
-    failures += 1;
-    console.log(`FAIL ${name}: ${why}`);
-  }
-}
-
-/** Waits for `fn` to hold (or throw-free truth) before the deadline; records the check. */
-async function eventually(name, fn) {
-  const deadline = Date.now() + WAIT;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const got = await fn();
-      if (got === true) return check(name, true);
-      last = JSON.stringify(got);
-    } catch (e) {
-      last = String(e);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  check(name, false, last);
-}
-
-/** The CUI called directly, with its own token: the console's effects seen through the API. */
-async function api(user, password) {
-  const signIn = await fetch(`${BASE}/cui/v1/sign-in`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: user, password }),
-  });
-  const { token } = await signIn.json();
-  return async (path, method = "GET", body = undefined) => {
-    const r = await fetch(`${BASE}/cui/v1/users/${user}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return r.json();
-  };
-}
-
-async function signIn(page, user, password) {
-  await page.goto(BASE);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Your devices" }).waitFor({ timeout: WAIT });
-}
-
-const card = (page, id) => page.locator(`li[data-device="${id}"]`);
+const api = (user, password) => cui(BASE, user, password);
+const signIn = (page, user, password) => signInAt(page, BASE, user, password);
 
 async function asAlice(browser) {
   // Phone width: the console must work there.
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await context.newPage();
-  const errors = [];
-  // Refused API calls log "Failed to load resource" by design; anything else (a CSP refusal,
-  // an exception) is a fault.
-  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && errors.push(m.text()));
-  page.on("pageerror", (e) => errors.push(String(e)));
+  const errors = collectErrors(page);
 
   const response = await page.goto(BASE);
   const csp = response.headers()["content-security-policy"] ?? "";
@@ -187,17 +130,4 @@ async function asBob(browser) {
   await context.close();
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-try {
-  await asAlice(browser);
-  await asBob(browser);
-} catch (e) {
-  check("scenario completed", false, e.stack ?? String(e));
-} finally {
-  await browser.close();
-}
-if (failures > 0) console.log(`${failures} check(s) failed`);
-process.exit(failures > 0 ? 1 : 0);
+await run(asAlice, asBob);

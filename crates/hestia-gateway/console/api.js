@@ -32,7 +32,8 @@ export function devicePath(deviceId) {
   return `${userPath()}/devices/${encodeURIComponent(deviceId)}`;
 }
 
-export async function request(method, path, body) {
+/** `credentials` is "omit" but for the one call whose answer sets a cookie (linking). */
+export async function request(method, path, body, credentials = "omit") {
   const headers = { Accept: "application/json" };
   const token = session()?.token;
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -41,7 +42,7 @@ export async function request(method, path, body) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "omit",
+    credentials,
   });
   const text = await response.text();
   const json = text ? JSON.parse(text) : null;
@@ -67,3 +68,10 @@ export const unshare = (d, user) =>
 export const ask = (deviceId, right) =>
   request("POST", `${userPath()}/device-requests`, { deviceId, right });
 export const resetCode = (d) => request("POST", `${devicePath(d)}/verification-code`);
+export const peers = () => request("GET", "/cui/v1/peers");
+export const federations = () => request("GET", `${userPath()}/federations`);
+// Same-origin credentials: the answer's HttpOnly cookie binds the return to this browser.
+export const startLink = (peer) =>
+  request("POST", `${userPath()}/federations`, { peer }, "same-origin");
+export const unlink = (id) =>
+  request("DELETE", `${userPath()}/federations/${encodeURIComponent(id)}`);

@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { Chart } from "./chart.js";
 import { Live } from "./events.js";
+import { loadFederations } from "./federation.js";
 import { announce, deviceCard, h, loadValues, setOnline, showValue } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +19,18 @@ function show(signedIn) {
   $("devices-view").hidden = !signedIn;
   $("who").hidden = !signedIn;
   $("events-view").hidden = !signedIn;
+  if (!signedIn) $("federations-view").hidden = true;
   if (signedIn) $("who-name").textContent = api.session().userId;
+}
+
+/** The linked homes, and the person's attention on them when back from linking one. */
+async function loadLinks() {
+  await loadFederations($("federations-view"), loadDevices);
+  if (window.location.hash === "#federations" && !$("federations-view").hidden) {
+    $("federations-status").textContent = "Linked: the other home's devices are in your list.";
+    $("federations-title").scrollIntoView();
+    history.replaceState(null, "", window.location.pathname);
+  }
 }
 
 async function loadDevices() {
@@ -111,7 +123,7 @@ $("sign-in").addEventListener("submit", async (ev) => {
     $("password").value = "";
     show(true);
     $("main").focus();
-    await loadDevices();
+    await Promise.all([loadDevices(), loadLinks()]);
   } catch (e) {
     $("sign-in-error").textContent = e.message;
   }
@@ -132,6 +144,7 @@ $("refresh").addEventListener("click", loadDevices);
 if (api.session()) {
   show(true);
   loadDevices();
+  loadLinks();
 } else {
   show(false);
 }

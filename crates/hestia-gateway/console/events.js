@@ -39,15 +39,10 @@ export class Live {
 
   async subscribeAll(devices) {
     const old = this.subscriptions;
-    const fresh = [];
-    for (const d of devices) {
-      for (const event of ["online", "property", ...(d.events ?? [])]) {
-        const s = await api.request("POST", `${api.userPath()}/subscriptions`,
-          { deviceId: d.id, event, expiresIn: EXPIRES_IN });
-        fresh.push(s.subscriptionId);
-      }
-    }
-    this.subscriptions = fresh;
+    // In parallel: a linked home's device makes its subscription at that home's gateway.
+    const made = devices.flatMap((d) => ["online", "property", ...(d.events ?? [])].map((event) =>
+      api.request("POST", `${api.userPath()}/subscriptions`, { deviceId: d.id, event, expiresIn: EXPIRES_IN })));
+    this.subscriptions = (await Promise.all(made)).map((s) => s.subscriptionId);
     await Promise.all(old.map((id) => this.cancel(id)));
   }
 

@@ -37,6 +37,10 @@ export function formatValue(prop, value) {
   return prop.unit ? `${shown} ${prop.unit}` : shown;
 }
 
+/** Where a device of another home (a linked peer gateway, an MQTT cluster) is; this home's
+ * own IGRS devices need no such note. */
+const elsewhere = (device) => (device.cluster && device.cluster !== "igrs" ? ` · at ${device.cluster}` : "");
+
 /** The card of one device; values are filled in by `loadValues`. */
 export function deviceCard(device) {
   const n = ++serial;
@@ -48,7 +52,7 @@ export function deviceCard(device) {
       h("header", {},
         h("h3", { id: `d${n}-name` }, device.name),
         h("span", { class: "status", "data-online": "" })),
-      h("p", { class: "meta" }, `${device.type || "device"} · your right: ${device.right}`),
+      h("p", { class: "meta" }, `${device.type || "device"}${elsewhere(device)} · your right: ${device.right}`),
       device.properties.length ? props : h("p", { class: "meta" }, "This device has not described itself."),
       error,
       mayManage(device) ? sharingPanel(device, n) : null));

@@ -16,7 +16,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     form-action 'none'; frame-ancestors 'none'";
 
 /// The console's files: (path, content type, body).
-const FILES: [(&str, &str, &str); 7] = [
+const FILES: [(&str, &str, &str); 8] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -41,6 +41,11 @@ const FILES: [(&str, &str, &str); 7] = [
         "/chart.js",
         "text/javascript; charset=utf-8",
         include_str!("../console/chart.js"),
+    ),
+    (
+        "/federation.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/federation.js"),
     ),
     (
         "/view.js",

@@ -37,7 +37,6 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hestia"))
             .arg("serve")
             .args(args)
-            .envs(settings.iter().copied())
             .env("HESTIA_SERVER_DATA_DIR", data)
             .env("HESTIA_C2S_LISTEN", "127.0.0.1:0")
             .env("HESTIA_C2S_DIRECT_TLS_LISTEN", "")
@@ -45,6 +44,8 @@ impl Server {
             .env("HESTIA_PROXY_LISTEN", "127.0.0.1:0")
             .env("HESTIA_COMPONENT_LISTEN", "127.0.0.1:0")
             .env("HESTIA_LOG_LEVEL", "warn")
+            // The caller's settings win over these defaults.
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -122,6 +123,16 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// `POST {http}/admin/v1{path}` with a JSON body; the answer as JSON.
+    pub fn admin_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        ureq::post(&format!("{}/admin/v1{path}", self.http))
+            .set("Authorization", &format!("Bearer {}", self.token.trim()))
+            .send_json(body)
+            .expect("admin POST")
+            .into_json()
+            .expect("JSON")
+    }
+
     /// `GET {http}/admin/v1{path}` as JSON.
     pub fn admin_get(&self, path: &str) -> serde_json::Value {
         ureq::get(&format!("{}/admin/v1{path}", self.http))
