@@ -6,6 +6,7 @@
 //! The device list is read from the user's relationship snapshot — the same data the user's
 //! roster shows — so a device appears only through a relationship that carries a right.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -32,16 +33,53 @@ pub const CLUSTER: &str = "igrs";
 /// The application-server name the gateway acts under (a user's grant names it).
 pub const APP_NAME: &str = "gateway";
 
+/// Idle sessions kept per user, and users with idle sessions, between requests.
+const IDLE_PER_USER: usize = 4;
+const IDLE_USERS: usize = 4096;
+
 /// The in-process IGRS cluster.
 #[derive(Debug, Clone)]
 pub struct IgrsCluster {
     app: AppServer,
+    sessions: Arc<SessionPool>,
+}
+
+/// Sessions acting for users, kept between requests: opening one costs two store queries
+/// (the grant, the account) and a directory bind, more than the IQ itself. A kept session
+/// the router has since closed (the grant withdrawn, the account deleted) fails its next use
+/// and is replaced by a fresh one, which checks the grant again.
+#[derive(Debug, Default)]
+struct SessionPool(std::sync::Mutex<HashMap<String, Vec<AppSession>>>);
+
+impl SessionPool {
+    fn take(&self, user: &str) -> Option<AppSession> {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = idle.get_mut(user)?;
+        let session = kept.pop();
+        if kept.is_empty() {
+            idle.remove(user);
+        }
+        session
+    }
+
+    fn put(&self, user: &str, session: AppSession) {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() >= IDLE_USERS && !idle.contains_key(user) {
+            // Full: keep no more users' sessions than that; this one closes on drop.
+            return;
+        }
+        let kept = idle.entry(user.to_owned()).or_default();
+        if kept.len() < IDLE_PER_USER {
+            kept.push(session);
+        }
+    }
 }
 
 impl IgrsCluster {
     pub fn new(irsp: Arc<Irsp>) -> Result<IgrsCluster, AppError> {
         Ok(IgrsCluster {
             app: AppServer::new(irsp, APP_NAME)?,
+            sessions: Arc::default(),
         })
     }
 
@@ -205,16 +243,41 @@ impl IgrsCluster {
         iq_type: &str,
         payload: Element,
     ) -> Result<Element, CuiError> {
-        let mut session: AppSession = self.app.act_for(user).await.map_err(app_error)?;
         let iq = Element::new("iq", ns::CLIENT)
             .with_attr("type", iq_type)
             .with_attr("to", device.to_string())
             .with_child(payload);
-        match session.iq(iq).await {
+        let answer = match self.kept_session(user).await {
+            Some(mut kept) => match kept.iq(iq.clone()).await {
+                // Closed since it was kept: a fresh session, which checks the grant again.
+                Err(AppError::Ended(_)) => self.exchange_fresh(user, iq).await,
+                answer => {
+                    self.sessions.put(user, kept);
+                    answer
+                }
+            },
+            None => self.exchange_fresh(user, iq).await,
+        };
+        match answer {
             Ok(answer) => Ok(answer),
             Err(AppError::Stanza(e)) => Err(self.refusal(&e, device)),
             Err(e) => Err(app_error(e)),
         }
+    }
+
+    /// A kept session for `user`, cleared of late answers to requests that timed out.
+    async fn kept_session(&self, user: &str) -> Option<AppSession> {
+        let mut session = self.sessions.take(user)?;
+        session.discard_unread().await.then_some(session)
+    }
+
+    async fn exchange_fresh(&self, user: &str, iq: Element) -> Result<Element, AppError> {
+        let mut session: AppSession = self.app.act_for_requests(user).await?;
+        let answer = session.iq(iq).await;
+        if !matches!(answer, Err(AppError::Ended(_))) {
+            self.sessions.put(user, session);
+        }
+        answer
     }
 
     /// An IGRS refusal as a CUI error. The IRSP answers a missing right and an offline device

@@ -351,3 +351,48 @@ async fn malformed_and_oversize_bodies_are_bad_requests() {
     );
     home.stop().await;
 }
+
+#[tokio::test]
+async fn reads_reuse_one_kept_igrs_session_until_the_grant_is_withdrawn() {
+    let home = Home::start().await;
+    let token = home.sign_in("alice").await;
+    let irsp = home.t.server.irsp.clone();
+    let app = hestia_router::appserver::AppServer::new(irsp.clone(), "gateway").expect("app");
+    let alice = hestia_proto::Jid::bare("alice", irsp.domain.domain()).expect("jid");
+    let kept = || {
+        irsp.directory
+            .sessions_of(&alice)
+            .iter()
+            .filter(|s| {
+                s.info
+                    .jid
+                    .resource()
+                    .is_some_and(|r| r.starts_with(&app.resource_prefix()))
+            })
+            .map(|s| (s.hears_broadcasts(), s.serial))
+            .collect::<Vec<_>>()
+    };
+    let mut serials = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = home.get(&token, "alice", "igrs:lamp", "on").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serials.extend(kept().into_iter().map(|(_, serial)| serial));
+    }
+    serials.dedup();
+    assert_eq!(
+        serials.len(),
+        1,
+        "one kept session served every read: {serials:?}"
+    );
+    assert!(!kept()[0].0, "a kept session hears no broadcasts");
+
+    // Withdrawing the grant closes the kept session; the next read checks the grant again.
+    app.revoke("alice").await.expect("revoke");
+    assert!(kept().is_empty());
+    assert_error(
+        home.get(&token, "alice", "igrs:lamp", "on").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    home.stop().await;
+}

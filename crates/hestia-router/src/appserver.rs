@@ -45,6 +45,14 @@ pub enum AppError {
     Store(#[from] StoreError),
 }
 
+/// What an application server's session hears besides the answers to its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hears {
+    /// The presence broadcasts and event notifications the account hears.
+    Broadcasts,
+    AnswersOnly,
+}
+
 /// A session's queue: as deep as a connection's, so a slow application server is treated
 /// like a slow client (stanzas beyond it bounce `resource-constraint`).
 const QUEUE: usize = 1024;
@@ -198,6 +206,22 @@ impl AppServer {
     /// component port names it after the resource the component wrote in `from`). A session
     /// already bound under that JID is replaced: its next `send` fails.
     pub async fn act_for_as(&self, account: &str, suffix: &str) -> Result<AppSession, AppError> {
+        self.open(account, suffix, Hears::Broadcasts).await
+    }
+
+    /// As [`Self::act_for`], for a session that only sends requests and awaits their answers:
+    /// it hears none of the account's presence or events, so it can be kept idle between
+    /// requests at no cost to the router.
+    pub async fn act_for_requests(&self, account: &str) -> Result<AppSession, AppError> {
+        self.open(account, &new_id(), Hears::AnswersOnly).await
+    }
+
+    async fn open(
+        &self,
+        account: &str,
+        suffix: &str,
+        hears: Hears,
+    ) -> Result<AppSession, AppError> {
         self.require_grant(account).await?;
         let kind = self
             .irsp
@@ -222,6 +246,9 @@ impl AppServer {
         };
         let handle = SessionHandle::new(info, SERIAL.fetch_add(1, Ordering::Relaxed), tx);
         handle.set_observer();
+        if hears == Hears::AnswersOnly {
+            handle.set_request_only();
+        }
         // Observers do not count against the account's connection limit, and a device's
         // observer must not replace the device's own connection: bind beside it.
         self.irsp.directory.bind_beside(handle.clone());
@@ -355,6 +382,30 @@ impl AppSession {
             Some(stanza) => Ok(stanza),
             None => self.next_inbound().await,
         }
+    }
+
+    /// Drops what arrived while nobody waited (a session kept idle between requests), so the
+    /// next answer is not looked for behind it; false when the session was closed meanwhile.
+    pub async fn discard_unread(&mut self) -> bool {
+        self.pending.clear();
+        let mut handed = Vec::new();
+        let is_open = loop {
+            match self.rx.try_recv() {
+                Ok(Outbound::Stanza(_)) => {}
+                // Handed to the application server, as in `next_inbound`: delivered.
+                Ok(Outbound::Journaled(_, id)) => handed.push(id),
+                Ok(Outbound::Close(..)) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                    break false;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break true,
+            }
+        };
+        if !handed.is_empty()
+            && let Some(journal) = self.sender.irsp.journal()
+        {
+            journal.release(handed).await;
+        }
+        is_open
     }
 
     async fn next_inbound(&mut self) -> Result<Element, AppError> {

@@ -66,6 +66,9 @@ struct SessionState {
     /// account hears, but never counts as the account being online (messages and pushes for
     /// the account are still stored for its own next login).
     is_observer: AtomicBool,
+    /// An observer that only sends requests and awaits their answers (the gateway's kept
+    /// sessions): it hears no broadcasts, so idle ones cost the router nothing.
+    is_request_only: AtomicBool,
 }
 
 impl SessionHandle {
@@ -141,10 +144,16 @@ impl SessionHandle {
         self.state.is_observer.load(Ordering::Acquire)
     }
 
+    /// Marks an observer as sending requests only: it hears no broadcasts.
+    pub fn set_request_only(&self) {
+        self.state.is_request_only.store(true, Ordering::Release);
+    }
+
     /// Gets the presence broadcasts and event notifications of the account: available, or an
-    /// application server's observer session.
+    /// application server's observer session that listens.
     pub fn hears_broadcasts(&self) -> bool {
-        self.is_available() || self.is_observer()
+        self.is_available()
+            || (self.is_observer() && !self.state.is_request_only.load(Ordering::Acquire))
     }
 
     pub fn set_roster_interested(&self) {
