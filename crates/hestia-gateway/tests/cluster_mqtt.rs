@@ -49,7 +49,7 @@ fn lamp_description() -> Value {
         "homie": "5.0", "version": 1, "name": "Kitchen lamp", "type": "light",
         "nodes": {"light": {"name": "Light", "properties": {
             "on": {"datatype": "boolean", "settable": true},
-            "brightness": {"datatype": "integer", "format": "0:100", "unit": "%", "settable": true},
+            "brightness": {"datatype": "integer", "format": "0:100:5", "unit": "%", "settable": true},
             "power": {"datatype": "float", "unit": "W"}
         }}}
     })
@@ -60,6 +60,14 @@ fn valve_description() -> Value {
         "homie": "5.0", "version": 1, "name": "Garden valve",
         "nodes": {"valve": {"properties": {"open": {"datatype": "boolean", "settable": true}}}}
     })
+}
+
+/// The value a device takes for a set: integers rounded to its step of 5 (as a Homie device
+/// does for `format` `0:100:5`), anything else as sent.
+fn took(payload: &str) -> String {
+    payload
+        .parse::<i64>()
+        .map_or_else(|_| payload.to_owned(), |n| ((n + 2) / 5 * 5).to_string())
 }
 
 /// A Homie v5 device on the broker, played by the test.
@@ -119,7 +127,7 @@ impl HomieDevice {
                         let _ = set_tx.send((p.topic.clone(), payload.clone()));
                         if echoes && let Some(property) = p.topic.strip_suffix("/set") {
                             device
-                                .try_publish(property, QoS::AtLeastOnce, true, payload)
+                                .try_publish(property, QoS::AtLeastOnce, true, took(&payload))
                                 .expect("echo");
                         }
                     }
@@ -208,20 +216,29 @@ async fn home_with_mqtt(broker: &(String, u16), root: &str) -> Home {
     home
 }
 
-/// A test's scene: the home with its MQTT cluster, and one Homie device under a root topic of
-/// the test's own; None when no broker is configured (skipped).
+/// A test's scene: the home with its MQTT cluster, one Homie device under a root topic of the
+/// test's own, ready in alice's list, and alice's token; None when no broker is configured
+/// (skipped).
 async fn scene(
     test: &str,
     id: &str,
     description: Value,
     values: &[(&str, &str)],
     echoes: bool,
-) -> Option<(Home, HomieDevice, String)> {
+) -> Option<(Home, HomieDevice, String, String)> {
     let broker = broker()?;
     let root = unique_root(test);
     let home = home_with_mqtt(&broker, &root).await;
     let device = HomieDevice::start(&broker, &root, id, description, values, echoes).await;
-    Some((home, device, root))
+    let token = home.sign_in("alice").await;
+    device_when(&home, &token, "alice", &format!("mqtt:{id}"), true).await;
+    Some((home, device, root, token))
+}
+
+/// The scene with an echoing lamp whose brightness is 40.
+async fn lamp_scene(test: &str) -> Option<(Home, HomieDevice, String, String)> {
+    let values = [("light/brightness", "40")];
+    scene(test, LAMP, lamp_description(), &values, true).await
 }
 
 /// Removes the device's retained topics and stops the home.
@@ -272,7 +289,7 @@ async fn subscribed(home: &Home, token: &str, device: &str, event: &str) -> Stri
 
 #[tokio::test]
 async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_value() {
-    let Some((home, mut lamp, root)) = scene(
+    let Some((home, mut lamp, root, token)) = scene(
         "echo",
         LAMP,
         lamp_description(),
@@ -287,7 +304,6 @@ async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_valu
     else {
         return;
     };
-    let token = home.sign_in("alice").await;
     let view = device_when(&home, &token, "alice", "mqtt:kitchen-lamp", true).await;
     assert_eq!(view["cluster"], "mqtt");
     assert_eq!(view["name"], "Kitchen lamp");
@@ -328,16 +344,17 @@ async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_valu
             "alice",
             "mqtt:kitchen-lamp",
             "light_brightness",
-            json!(70),
+            json!(72),
         )
         .await;
+    // The lamp takes 70 (its step is 5): the answer is what it published, not what was asked.
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!(set["value"], 70);
     assert_eq!(
         lamp.next_set().await,
         (
             format!("{root}/5/{LAMP}/light/brightness/set"),
-            "70".to_owned()
+            "72".to_owned()
         )
     );
     let (_, notified) = stream.next().await;
@@ -424,15 +441,7 @@ async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_valu
 
 #[tokio::test]
 async fn only_members_see_the_cluster_and_a_view_member_cannot_set() {
-    let Some((home, mut lamp, _)) = scene(
-        "rights",
-        LAMP,
-        lamp_description(),
-        &[("light/brightness", "40")],
-        true,
-    )
-    .await
-    else {
+    let Some((home, mut lamp, _, _)) = lamp_scene("rights").await else {
         return;
     };
     let carol = home.sign_in("carol").await;
@@ -490,7 +499,7 @@ async fn only_members_see_the_cluster_and_a_view_member_cannot_set() {
 
 #[tokio::test]
 async fn a_set_without_echo_times_out_and_a_lost_device_goes_offline() {
-    let Some((home, mut valve, _)) = scene(
+    let Some((home, mut valve, _, token)) = scene(
         "lost",
         VALVE,
         valve_description(),
@@ -501,8 +510,6 @@ async fn a_set_without_echo_times_out_and_a_lost_device_goes_offline() {
     else {
         return;
     };
-    let token = home.sign_in("alice").await;
-    device_when(&home, &token, "alice", "mqtt:stuck-valve", true).await;
 
     // The valve takes the set but never publishes the new value: after the cluster's 1 s
     // set timeout, within the caller's 5 s wait, the answer is `timeout`.
@@ -560,4 +567,37 @@ async fn clear_retained((host, port): &(String, u16), base: &str, topics: &[&str
     client.disconnect().await.expect("queued");
     let drain = async { while eventloop.poll().await.is_ok() {} };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+}
+
+#[tokio::test]
+async fn a_command_queued_for_a_sleeping_device_is_sent_when_it_is_ready() {
+    let Some((home, mut lamp, _, token)) = lamp_scene("queue").await else {
+        return;
+    };
+    lamp.publish("$state", "sleeping").await;
+    device_when(&home, &token, "alice", "mqtt:kitchen-lamp", false).await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+
+    let uri = "/users/alice/devices/mqtt:kitchen-lamp/properties/light_brightness";
+    let body = json!({"value": 55, "queueFor": 60}).to_string();
+    let (status, queued) = home.call(Method::PUT, uri, Some(&token), Some(&body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    // What can be checked is checked when queued.
+    let bad = json!({"value": 555, "queueFor": 60}).to_string();
+    let refused = home.call(Method::PUT, uri, Some(&token), Some(&bad)).await;
+    assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "out_of_range");
+    assert!(
+        lamp.sets.try_recv().is_err(),
+        "nothing is sent to a sleeping device"
+    );
+
+    lamp.publish("$state", "ready").await;
+    assert_eq!(lamp.next_set().await.1, "55");
+    let (id, result) = stream.next().await;
+    assert_eq!(result["type"], "result");
+    assert_eq!(id, queued["operationId"].as_str().expect("operation id"));
+    assert_eq!(result["body"]["status"], "succeeded");
+    assert_eq!(result["body"]["result"]["value"], 55);
+    end(home, lamp, &["light/brightness"]).await;
 }
