@@ -273,6 +273,12 @@ async fn device_when(home: &Home, token: &str, user: &str, id: &str, online: boo
     }
 }
 
+/// Alice sets a property of the lamp.
+async fn alice_sets(home: &Home, token: &str, property: &str, value: Value) -> (StatusCode, Value) {
+    home.put(token, "alice", "mqtt:kitchen-lamp", property, value)
+        .await
+}
+
 async fn subscribed(home: &Home, token: &str, device: &str, event: &str) -> String {
     let body = json!({ "deviceId": device, "event": event }).to_string();
     let (status, view) = home
@@ -338,15 +344,7 @@ async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_valu
 
     let on_property = subscribed(&home, &token, "mqtt:kitchen-lamp", "property").await;
     let mut stream = EventStream::open(&home, &token, "alice").await;
-    let (status, set) = home
-        .put(
-            &token,
-            "alice",
-            "mqtt:kitchen-lamp",
-            "light_brightness",
-            json!(72),
-        )
-        .await;
+    let (status, set) = alice_sets(&home, &token, "light_brightness", json!(72)).await;
     // The lamp takes 70 (its step is 5): the answer is what it published, not what was asked.
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!(set["value"], 70);
@@ -363,15 +361,7 @@ async fn homie_devices_appear_beside_igrs_ones_and_a_set_returns_the_echoed_valu
         notified["body"]["payload"],
         json!({"property": "light_brightness", "value": 70})
     );
-    let (status, set) = home
-        .put(
-            &token,
-            "alice",
-            "mqtt:kitchen-lamp",
-            "light_on",
-            json!(true),
-        )
-        .await;
+    let (status, set) = alice_sets(&home, &token, "light_on", json!(true)).await;
     assert_eq!(
         (status, &set["value"]),
         (StatusCode::OK, &json!(true)),
@@ -599,5 +589,75 @@ async fn a_command_queued_for_a_sleeping_device_is_sent_when_it_is_ready() {
     assert_eq!(id, queued["operationId"].as_str().expect("operation id"));
     assert_eq!(result["body"]["status"], "succeeded");
     assert_eq!(result["body"]["result"]["value"], 55);
+    end(home, lamp, &["light/brightness"]).await;
+}
+
+/// A TCP relay to the broker whose connections the test can cut, as a network failure would;
+/// it goes on accepting, so the gateway can reconnect.
+struct Relay {
+    port: u16,
+    cut: tokio::sync::broadcast::Sender<()>,
+    tasks: JoinSet<()>,
+}
+
+impl Relay {
+    async fn start(broker: &(String, u16)) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (cut, _) = tokio::sync::broadcast::channel(1);
+        let mut tasks = JoinSet::new();
+        let (broker, cuts) = (broker.clone(), cut.clone());
+        tasks.spawn(async move {
+            let mut relays = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut outbound = tokio::net::TcpStream::connect((broker.0.as_str(), broker.1))
+                    .await
+                    .expect("broker");
+                let mut cut = cuts.subscribe();
+                relays.spawn(async move {
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.recv() => {}
+                    }
+                });
+            }
+        });
+        Relay { port, cut, tasks }
+    }
+
+    /// Drops every connection through the relay.
+    fn cut(&self) {
+        let _ = self.cut.send(());
+    }
+}
+
+#[tokio::test]
+async fn a_lost_broker_takes_the_devices_offline_until_the_gateway_reconnects() {
+    let Some(broker) = broker() else { return };
+    let root = unique_root("relay");
+    let mut relay = Relay::start(&broker).await;
+    let home = home_with_mqtt(&("127.0.0.1".to_owned(), relay.port), &root).await;
+    let values = [("light/brightness", "40")];
+    let lamp = HomieDevice::start(&broker, &root, LAMP, lamp_description(), &values, true).await;
+    let token = home.sign_in("alice").await;
+    device_when(&home, &token, "alice", "mqtt:kitchen-lamp", true).await;
+    subscribed(&home, &token, "mqtt:kitchen-lamp", "online").await;
+    let mut stream = EventStream::open(&home, &token, "alice").await;
+
+    relay.cut();
+    let (_, went) = stream.next().await;
+    assert_eq!(went["body"]["payload"], json!({"online": false}));
+    // The gateway reconnects, subscribes again, and the broker hands it the retained `ready`.
+    let (_, came) = stream.next().await;
+    assert_eq!(came["body"]["payload"], json!({"online": true}));
+    let (status, set) = alice_sets(&home, &token, "light_brightness", json!(20)).await;
+    assert_eq!(
+        (status, &set["value"]),
+        (StatusCode::OK, &json!(20)),
+        "{set}"
+    );
+    relay.tasks.abort_all();
     end(home, lamp, &["light/brightness"]).await;
 }
