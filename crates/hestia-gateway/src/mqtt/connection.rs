@@ -2,6 +2,7 @@
 //! polled after a failure), subscribes on every connection, and turns what the Homie devices
 //! publish into the adapter's state and the gateway's cluster feed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -18,6 +19,10 @@ use crate::model::DeviceId;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Devices one cluster keeps at most; more are ignored (counted as unreadable).
+const MAX_DEVICES: usize = 10_000;
+/// Property topics one device keeps at most.
+const MAX_TOPICS_PER_DEVICE: usize = 1024;
 
 /// Runs until `stop` is cancelled.
 pub(super) async fn run(
@@ -83,7 +88,7 @@ fn subscribe(client: &AsyncClient, root: &str) {
 
 impl Shared {
     /// One publication from the broker.
-    fn received(&self, topic: &str, payload: &[u8]) {
+    pub(super) fn received(&self, topic: &str, payload: &[u8]) {
         let prefix = format!("{}/{}/", self.settings.root, homie::VERSION_LEVEL);
         let Some(rest) = topic.strip_prefix(&prefix) else {
             return;
@@ -133,7 +138,9 @@ impl Shared {
                 devices.remove(device);
                 (was, false)
             } else if let Some(state) = state {
-                let d = devices.entry(device.to_owned()).or_default();
+                let Some(d) = entry(&mut devices, device) else {
+                    return self.unreadable(device, "too many devices");
+                };
                 d.state = Some(state);
                 (was, self.is_ready(d))
             } else {
@@ -172,7 +179,9 @@ impl Shared {
         };
         let values = {
             let mut devices = self.lock_devices();
-            let d = devices.entry(device.to_owned()).or_default();
+            let Some(d) = entry(&mut devices, device) else {
+                return self.unreadable(device, "too many devices");
+            };
             d.description = Some(description.clone());
             d.payloads
                 .iter()
@@ -186,9 +195,14 @@ impl Shared {
     fn value(&self, device: &str, node: &str, id: &str, payload: &str) {
         let values = {
             let mut devices = self.lock_devices();
-            let d: &mut HomieDevice = devices.entry(device.to_owned()).or_default();
-            d.payloads
-                .insert((node.to_owned(), id.to_owned()), payload.to_owned());
+            let Some(d) = entry(&mut devices, device) else {
+                return self.unreadable(device, "too many devices");
+            };
+            let key = (node.to_owned(), id.to_owned());
+            if d.payloads.len() >= MAX_TOPICS_PER_DEVICE && !d.payloads.contains_key(&key) {
+                return self.unreadable(device, "too many property topics");
+            }
+            d.payloads.insert(key, payload.to_owned());
             d.description
                 .as_ref()
                 .and_then(|desc| read(desc, node, id, payload))
@@ -222,6 +236,18 @@ impl Shared {
             self.tell_online(device, false);
         }
     }
+}
+
+/// The device's entry, made if there is room: a broker full of topics cannot grow the
+/// gateway's memory without bound.
+fn entry<'a>(
+    devices: &'a mut BTreeMap<String, HomieDevice>,
+    device: &str,
+) -> Option<&'a mut HomieDevice> {
+    if devices.len() >= MAX_DEVICES && !devices.contains_key(device) {
+        return None;
+    }
+    Some(devices.entry(device.to_owned()).or_default())
 }
 
 /// A payload as the value of the property its topic names, with its CUI name.

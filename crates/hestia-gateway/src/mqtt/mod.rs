@@ -10,6 +10,7 @@
 
 pub mod config;
 mod connection;
+mod formats;
 pub mod homie;
 
 use std::collections::{BTreeMap, HashMap};
@@ -136,7 +137,11 @@ impl MqttCluster {
         };
         let devices = self.shared.lock_devices();
         let mut views = Vec::with_capacity(devices.len());
-        for (id, device) in devices.iter() {
+        // A device is one that announced itself: property topics alone do not make one.
+        let announced = devices
+            .iter()
+            .filter(|(_, d)| d.state.is_some() || d.description.is_some());
+        for (id, device) in announced {
             let Ok(device_id) = DeviceId::new(self.name(), id) else {
                 continue;
             };
@@ -354,5 +359,79 @@ impl Shared {
         for waiter in waiting.into_iter().flatten() {
             let _ = waiter.send(payload.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Observed;
+
+    /// A cluster whose connection task never runs: publications are handed to it directly.
+    fn cluster() -> (MqttCluster, tokio::sync::mpsc::Receiver<Observed>) {
+        let config = MqttConfig {
+            name: "mqtt".into(),
+            members: vec![Member {
+                user: "alice".into(),
+                right: MemberRight::View,
+            }],
+            ..MqttConfig::default()
+        };
+        let (feed, told) = ClusterFeed::channel();
+        let (cluster, _never_run) =
+            MqttCluster::start(MqttSettings::new(&config).expect("valid"), feed);
+        cluster.shared.is_connected.store(true, Ordering::Relaxed);
+        (cluster, told)
+    }
+
+    const DESCRIPTION: &str = r#"{"homie":"5.0","version":1,"nodes":{"light":{"properties":{"on":{"datatype":"boolean","settable":true}}}}}"#;
+
+    #[tokio::test]
+    async fn publications_become_devices_values_and_online_events() {
+        let (cluster, mut told) = cluster();
+        let hear = |topic: &str, payload: &str| cluster.shared.received(topic, payload.as_bytes());
+        hear("homie/5/lamp/light/on", "true");
+        assert!(
+            cluster.devices("alice").is_empty(),
+            "a value alone is no device"
+        );
+        hear("homie/5/lamp/$state", "ready");
+        let online = told.try_recv().expect("online");
+        assert_eq!(online.event.payload, serde_json::json!({"online": true}));
+        assert_eq!(cluster.devices("alice")[0].right, "view");
+        assert!(cluster.devices("bob").is_empty(), "bob is no member");
+        hear("homie/5/lamp/$description", DESCRIPTION);
+        let values = told.try_recv().expect("values");
+        assert!(values.is_values_only());
+        assert_eq!(
+            values.values,
+            [("light_on".to_owned(), Value::Boolean(true))]
+        );
+        for ignored in [
+            "homie/5/lamp/$meta/x",
+            "homie/5/$broadcast/a/b",
+            "other/5/lamp/light/on",
+            "homie/4/lamp/light/on",
+            "homie/5/Lamp/light/on",
+        ] {
+            hear(ignored, "false");
+        }
+        hear("homie/5/lamp/$state", "sleeping");
+        let offline = told.try_recv().expect("offline");
+        assert_eq!(offline.event.payload, serde_json::json!({"online": false}));
+        assert!(told.try_recv().is_err(), "nothing else was told");
+        let lamp = DeviceId::parse("mqtt:lamp").expect("id");
+        let on = PropertyName::parse("light_on").expect("name");
+        assert_eq!(
+            cluster.get("alice", &lamp, &on).expect("read").value,
+            Value::Boolean(true)
+        );
+        let refused = cluster.check_set("alice", &lamp, &on, &Value::Boolean(false));
+        assert_eq!(refused.expect_err("view").code, ErrorCode::Forbidden);
+        hear("homie/5/lamp/$state", "");
+        assert!(
+            cluster.devices("alice").is_empty(),
+            "an empty $state removes the device"
+        );
     }
 }
