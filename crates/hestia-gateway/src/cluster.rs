@@ -42,9 +42,10 @@ impl Observed {
         }
     }
 
-    /// Whether this carries only values (see [`Observed::values`]).
+    /// Whether this carries only values (see [`Observed::values`]): a `property` event
+    /// without a payload, which no device event is (their payloads are objects).
     pub fn is_values_only(&self) -> bool {
-        self.event.event == PROPERTY
+        self.event.event == PROPERTY && self.event.payload.is_null()
     }
 }
 
