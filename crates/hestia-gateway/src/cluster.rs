@@ -8,10 +8,11 @@ use std::sync::{Arc, RwLock};
 use hestia_proto::device::Value;
 use tokio::sync::mpsc;
 
-use crate::events::DeviceEvent;
+use crate::events::{DeviceEvent, PROPERTY};
 use crate::federation::peer::PeerCluster;
 use crate::igrs::IgrsCluster;
 use crate::model::{CuiError, DeviceId, DeviceView, PropertyName, PropertyValue};
+use crate::mqtt::MqttCluster;
 
 /// How many observations an adapter may have told before the gateway reads them; a full
 /// channel drops the newest (counted), so a flood from one cluster never stalls the others.
@@ -23,6 +24,29 @@ const FEED_DEPTH: usize = 4096;
 pub struct Observed {
     pub event: DeviceEvent,
     pub values: Vec<(String, Value)>,
+}
+
+impl Observed {
+    /// Property values alone: each is a `property` notification when it changed, and no other
+    /// event is told.
+    pub fn values(device: DeviceId, values: Vec<(String, Value)>) -> Observed {
+        Observed {
+            event: DeviceEvent {
+                device,
+                event: PROPERTY.to_owned(),
+                event_id: hestia_proto::stanza::new_id(),
+                at: std::time::SystemTime::now(),
+                payload: serde_json::Value::Null,
+            },
+            values,
+        }
+    }
+
+    /// Whether this carries only values (see [`Observed::values`]): a `property` event
+    /// without a payload, which no device event is (their payloads are objects).
+    pub fn is_values_only(&self) -> bool {
+        self.event.event == PROPERTY && self.event.payload.is_null()
+    }
 }
 
 /// The sending side of the gateway's cluster feed: adapters other than the in-process IGRS one
@@ -51,6 +75,8 @@ pub enum Cluster {
     Igrs(IgrsCluster),
     /// A peer gateway a user federated with (§9).
     Peer(PeerCluster),
+    /// A home of Homie v5 devices on an MQTT broker.
+    Mqtt(MqttCluster),
 }
 
 impl Cluster {
@@ -59,6 +85,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(_) => crate::igrs::CLUSTER,
             Cluster::Peer(c) => c.name(),
+            Cluster::Mqtt(c) => c.name(),
         }
     }
 
@@ -67,6 +94,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(c) => c.devices(user).await,
             Cluster::Peer(c) => c.devices(user).await,
+            Cluster::Mqtt(c) => Ok(c.devices(user)),
         }
     }
 
@@ -79,6 +107,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(c) => c.get(user, device, property).await,
             Cluster::Peer(c) => c.get(user, device, property).await,
+            Cluster::Mqtt(c) => c.get(user, device, property),
         }
     }
 
@@ -92,6 +121,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(c) => c.set(user, device, property, value).await,
             Cluster::Peer(c) => c.set(user, device, property, value).await,
+            Cluster::Mqtt(c) => c.set(user, device, property, value).await,
         }
     }
 
@@ -111,6 +141,7 @@ impl Cluster {
                 .may_view(user)
                 .then_some(())
                 .ok_or_else(|| CuiError::not_found(format!("no device {device}"))),
+            Cluster::Mqtt(c) => c.check_set(user, device, property, value).map(|_| ()),
         }
     }
 
@@ -119,6 +150,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(c) => c.is_device_online(device),
             Cluster::Peer(c) => c.is_online(device),
+            Cluster::Mqtt(c) => c.is_online(device),
         }
     }
 
@@ -127,6 +159,7 @@ impl Cluster {
         match self {
             Cluster::Igrs(c) => c.may_view(user, device).await,
             Cluster::Peer(c) => Ok(c.may_view(user)),
+            Cluster::Mqtt(c) => Ok(c.may_view(user, device)),
         }
     }
 
@@ -137,6 +170,8 @@ impl Cluster {
             Cluster::Igrs(c) => c.events_of(device).await,
             // The peer refuses an event its device does not describe.
             Cluster::Peer(_) => Ok(None),
+            // Homie devices have no events beside `online` and `property`.
+            Cluster::Mqtt(_) => Ok(Some(Vec::new())),
         }
     }
 
@@ -144,7 +179,7 @@ impl Cluster {
     /// send it (a peer gateway) is asked now, so the subscriber learns at once if it cannot.
     pub async fn watch(&self, user: &str, device: &DeviceId, event: &str) -> Result<(), CuiError> {
         match self {
-            Cluster::Igrs(_) => Ok(()),
+            Cluster::Igrs(_) | Cluster::Mqtt(_) => Ok(()),
             Cluster::Peer(c) => c.watch(user, device, event).await,
         }
     }

@@ -15,6 +15,7 @@ pub mod federation;
 pub mod http;
 pub mod igrs;
 pub mod model;
+pub mod mqtt;
 pub mod oauth;
 pub mod operations;
 pub mod sharing;
@@ -476,10 +477,14 @@ impl HesGateway {
     /// What a cluster saw: its reported values first (each a `property` notification when it
     /// changed), then the event itself; a device coming online releases its queued commands.
     async fn observe(&self, observed: Observed) {
+        let is_values_only = observed.is_values_only();
         let Observed { event, values } = observed;
         for (property, value) in values {
             self.property_changed(&event.device, &property, &value, event.at)
                 .await;
+        }
+        if is_values_only {
+            return;
         }
         if event.event == ONLINE && event.payload["online"] == true {
             self.release_queued(&event.device);

@@ -207,6 +207,10 @@ pub struct PropertyView {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// What a `string` holds when it is more than text (an MQTT cluster's Homie `color`,
+    /// `date-time`, `duration`, `json`); absent for plain text and the other types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
     pub access: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
@@ -240,6 +244,7 @@ impl From<&Property> for PropertyView {
         PropertyView {
             name: p.name.clone(),
             kind: p.kind.name(),
+            format: None,
             access: p.access.as_str(),
             unit: p.unit.clone(),
             min,

@@ -10,6 +10,7 @@ use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
 use hestia_gateway::federation::FederationConfig;
+use hestia_gateway::mqtt::{MqttConfig, MqttSettings};
 use hestia_gateway::oauth::{OAuthConfig, OAuthSettings};
 
 hestia_config::section! {
@@ -193,6 +194,8 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub federation: FederationConfig,
     pub log: LogSection,
+    /// MQTT clusters (`[[mqtt]]`, one per home on a broker), in the order they are added.
+    pub mqtt: Vec<MqttConfig>,
 }
 
 const SECTIONS: [&str; 14] = [
@@ -279,6 +282,7 @@ impl Config {
         p.extend(self.proxy_problems());
         p.extend(OAuthSettings::problems(&self.oauth));
         p.extend(self.federation.problems());
+        p.extend(MqttSettings::problems(&self.mqtt));
         for name in self.component.secrets.keys() {
             if !hestia_router::appserver::is_valid_name(name) {
                 p.push(format!(
@@ -398,6 +402,7 @@ impl Config {
         write_table(&mut out, "oauth", &c.oauth);
         write_table(&mut out, "federation", &c.federation);
         write_table(&mut out, "log", &c.log);
+        write_mqtt_example(&mut out);
         out
     }
 
@@ -426,6 +431,59 @@ impl Config {
     }
 }
 
+/// The `[[mqtt]]` entry of the sample, commented out: there is no MQTT cluster by default.
+fn write_mqtt_example(out: &mut String) {
+    let mut entry = String::new();
+    hestia_config::write_table(&mut entry, "[mqtt]", &MqttConfig::default());
+    out.push_str(
+        "# MQTT clusters, none by default: one [[mqtt]] entry per home on a broker. Override a\n# field of entry i with HESTIA_MQTT_<i>_<FIELD>, e.g. HESTIA_MQTT_0_PASSWORD.\n",
+    );
+    for line in entry.lines() {
+        match line {
+            "" => out.push('\n'),
+            l if l.starts_with('#') => {
+                out.push_str(l);
+                out.push('\n');
+            }
+            l => {
+                out.push_str("# ");
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Applies `HESTIA_MQTT_<i>_<FIELD>=value` to the i-th `[[mqtt]]` entry (i = the number of
+/// entries adds one). The field's name, or None when the variable is not of this form.
+fn apply_mqtt_env(
+    table: &mut toml::Table,
+    rest: &str,
+    value: toml::Value,
+) -> Option<Result<(), String>> {
+    let (index, field) = rest.strip_prefix("mqtt_")?.split_once('_')?;
+    let index: usize = index.parse().ok()?;
+    let entries = match table
+        .entry("mqtt")
+        .or_insert_with(|| toml::Value::Array(Vec::new()))
+    {
+        toml::Value::Array(entries) => entries,
+        _ => return Some(Err("mqtt must be an array of tables ([[mqtt]])".into())),
+    };
+    if index == entries.len() {
+        entries.push(toml::Value::Table(toml::Table::new()));
+    }
+    match entries.get_mut(index) {
+        Some(toml::Value::Table(entry)) => {
+            entry.insert(field.to_owned(), value);
+            Some(Ok(()))
+        }
+        _ => Some(Err(format!(
+            "HESTIA_MQTT_{index}_*: there is no [[mqtt]] entry {index}"
+        ))),
+    }
+}
+
 /// Applies `HESTIA_SECTION_FIELD=value`; values parse as TOML (numbers, booleans, quoted
 /// strings) and fall back to plain strings.
 fn apply_env(
@@ -439,6 +497,14 @@ fn apply_env(
         .collect();
     for (key, raw) in vars {
         let rest = key["HESTIA_".len()..].to_ascii_lowercase();
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        if let Some(applied) = apply_mqtt_env(table, &rest, value.clone()) {
+            problems.extend(applied.err());
+            continue;
+        }
         let Some((section, field)) = SECTIONS.iter().find_map(|s| {
             rest.strip_prefix(&format!("{s}_"))
                 .map(|f| (*s, f.to_owned()))
@@ -446,10 +512,6 @@ fn apply_env(
             // Variables for other purposes (HESTIA_TEST_*, HESTIA_LOG) are not settings.
             continue;
         };
-        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or(toml::Value::String(raw));
         match table
             .entry(section)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
@@ -592,6 +654,42 @@ mod tests {
         let bad = Config::load(None, env(&[("HESTIA_OAUTH_ISSUER", "home-b.example")]))
             .expect_err("invalid");
         assert_eq!(bad.0.len(), 1, "{bad}");
+    }
+
+    #[test]
+    fn mqtt_clusters_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.toml");
+        let file = "[[mqtt]]\nname = \"home\"\nbroker = \"broker.local:1883\"\nusername = \"gw\"\nmembers = [{ user = \"alice\", right = \"control\" }]\n";
+        std::fs::write(&path, file).expect("write");
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("HESTIA_MQTT_0_PASSWORD", "s3cret-value"),
+                ("HESTIA_MQTT_0_SET_TIMEOUT", "2s"),
+                ("HESTIA_MQTT_1_NAME", "garden"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.mqtt.len(), 2);
+        assert_eq!(c.mqtt[0].password.expose(), "s3cret-value");
+        assert_eq!(c.mqtt[0].set_timeout, Duration::secs(2));
+        assert_eq!(c.mqtt[0].members[0].user, "alice");
+        assert_eq!(
+            (c.mqtt[1].name.as_str(), c.mqtt[1].root.as_str()),
+            ("garden", "homie")
+        );
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        let bad = Config::load(
+            Some(&path),
+            env(&[
+                ("HESTIA_MQTT_0_ROOT", "a/b"),
+                ("HESTIA_MQTT_1_NAME", "home"),
+                ("HESTIA_MQTT_5_NAME", "x"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(bad.0.len(), 3, "{bad}");
     }
 
     #[test]

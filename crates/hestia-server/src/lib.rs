@@ -135,13 +135,10 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("federation peer {name}: {}", e.message))?;
         }
         let hears_devices = gateway.listen();
-        let stop = shutdown.clone();
-        tracker.spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = hears_devices => {}
-            }
-        });
+        run_until_shutdown(&tracker, &shutdown, hears_devices);
+        for entry in &config.mqtt {
+            add_mqtt_cluster(&gateway, entry, &tracker, &shutdown)?;
+        }
         let state = http::HttpState {
             irsp: irsp.clone(),
             registrar: registrar.clone(),
@@ -195,6 +192,41 @@ impl Server {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
+}
+
+/// Runs `task` on the tracker until it ends or the server shuts down.
+fn run_until_shutdown(
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = task => {}
+        }
+    });
+}
+
+/// Adds one `[[mqtt]]` cluster to the gateway; its connection runs until shutdown (it
+/// connects in the background and retries, so a broker that is down does not stop startup).
+fn add_mqtt_cluster(
+    gateway: &hestia_gateway::HesGateway,
+    entry: &hestia_gateway::mqtt::MqttConfig,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    use hestia_gateway::mqtt::{MqttCluster, MqttSettings};
+    let settings = MqttSettings::new(entry)
+        .map_err(|problems| anyhow::anyhow!("mqtt {}: {}", entry.name, problems.join("; ")))?;
+    tracing::info!(cluster = %settings.name, host = %settings.host, port = settings.port, root = %settings.root, "MQTT cluster configured");
+    let (cluster, connection) = MqttCluster::start(settings, gateway.cluster_feed());
+    run_until_shutdown(tracker, shutdown, connection);
+    gateway
+        .add_cluster(hestia_gateway::cluster::Cluster::Mqtt(cluster))
+        .map_err(|e| anyhow::anyhow!("mqtt {}: {}", entry.name, e.message))?;
+    Ok(())
 }
 
 fn tls_config(

@@ -389,6 +389,9 @@ fn property_view(p: &Json) -> Option<PropertyView> {
     Some(PropertyView {
         name: p["name"].as_str()?.to_owned(),
         kind,
+        format: ["color", "date-time", "duration", "json"]
+            .into_iter()
+            .find(|f| p["format"] == *f),
         access,
         unit: p["unit"].as_str().map(str::to_owned),
         min: p["min"].as_number().cloned(),

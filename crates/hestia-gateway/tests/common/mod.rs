@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod sse;
+
 use std::sync::Arc;
 
 use axum::Router;
