@@ -98,13 +98,30 @@ hestia_config::section! {
 }
 
 hestia_config::section! {
-    /// HTTP port: admin API, health, readiness and Prometheus metrics.
+    /// HTTP port: the gateway's CUI and OAuth endpoints, the web console, the admin API, XMPP
+    /// over WebSocket, health, readiness and Prometheus metrics.
     pub struct HttpSection {
         /// Address of the HTTP listener; empty = disabled.
         pub listen: String = "127.0.0.1:5280".into(),
         /// Bearer token of the admin API; empty = generated into <data_dir>/admin-token.
         pub admin_token: String = String::new(),
+        /// TLS on the HTTP port, with the certificate of [tls]: "auto" = plain HTTP on a
+        /// loopback address, HTTPS on any other; "on" = always HTTPS; "off" = plain HTTP,
+        /// refused on a non-loopback address unless allow_plaintext is true.
+        pub tls: HttpTls = HttpTls::Auto,
+        /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy): bearer
+        /// tokens and passwords cross the network unencrypted otherwise. Logged as a warning.
+        pub allow_plaintext: bool = false,
     }
+}
+
+/// Whether the HTTP port speaks TLS (`http.tls`); see [`crate::http::transport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTls {
+    Auto,
+    On,
+    Off,
 }
 
 /// When a WebSocket on the (plain) HTTP port counts as encrypted, for `tls.required`.
@@ -273,6 +290,9 @@ impl Config {
                 ));
             }
         }
+        if let Ok(addr) = self.http.listen.parse() {
+            p.extend(self.http_transport(addr).err());
+        }
         p.extend(self.proxy_problems());
         p.extend(OAuthSettings::problems(&self.oauth));
         for name in self.component.secrets.keys() {
@@ -402,10 +422,19 @@ impl Config {
     }
 
     /// The OAuth settings once the HTTP port is bound: an empty issuer is the address bound
-    /// (a port of 0 in `http.listen` is the one the system chose).
+    /// (a port of 0 in `http.listen` is the one the system chose), https when it serves TLS.
     pub fn oauth_settings_at(&self, bound: Option<SocketAddr>) -> OAuthSettings {
         let listen = bound.map_or_else(|| self.http.listen.clone(), |a| a.to_string());
-        OAuthSettings::new(&self.oauth, &format!("http://{listen}"))
+        let scheme = match listen.parse().map(|a| self.http_transport(a)) {
+            Ok(Ok(crate::http::Transport::Tls)) => "https",
+            _ => "http",
+        };
+        OAuthSettings::new(&self.oauth, &format!("{scheme}://{listen}"))
+    }
+
+    /// How the HTTP port bound at `addr` is served (`http.tls`, `http.allow_plaintext`).
+    pub fn http_transport(&self, addr: SocketAddr) -> Result<crate::http::Transport, String> {
+        crate::http::transport(self.http.tls, self.http.allow_plaintext, addr)
     }
 
     /// The SQLite URL (or configured URL) of the store.
