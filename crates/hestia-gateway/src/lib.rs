@@ -14,6 +14,7 @@ pub mod events;
 pub mod federation;
 pub mod http;
 pub mod igrs;
+pub mod limits;
 pub mod model;
 pub mod oauth;
 pub mod operations;
@@ -61,6 +62,8 @@ pub struct HesGateway {
     tasks: TaskTracker,
     tokens: Tokens,
     oauth: AuthServer,
+    /// Size, rate and time limits of the HTTP API (`[cui]`).
+    limits: Arc<limits::Limits>,
     /// Peer gateways and the links users made to them (§8, §9).
     federation: Arc<federation::Federation>,
     irsp: Arc<Irsp>,
@@ -96,6 +99,16 @@ impl HesGateway {
         tokens: Tokens,
         oauth: OAuthSettings,
     ) -> Result<Arc<HesGateway>, AppError> {
+        HesGateway::with_limits(irsp, tokens, oauth, limits::Limits::default())
+    }
+
+    /// A gateway with its authorization server's settings and the HTTP API's limits.
+    pub fn with_limits(
+        irsp: Arc<Irsp>,
+        tokens: Tokens,
+        oauth: OAuthSettings,
+        limits: limits::Limits,
+    ) -> Result<Arc<HesGateway>, AppError> {
         let igrs = IgrsCluster::new(irsp.clone())?;
         let clusters = Clusters::new(Cluster::Igrs(igrs.clone()));
         let (cluster_feed, observations) = ClusterFeed::channel();
@@ -111,6 +124,7 @@ impl HesGateway {
             tasks: TaskTracker::new(),
             tokens,
             oauth: AuthServer::new(irsp.store.clone(), oauth),
+            limits: Arc::new(limits),
             federation: Arc::default(),
             irsp,
         });
@@ -157,6 +171,11 @@ impl HesGateway {
     /// The authorization server (C2C authorization).
     pub fn oauth(&self) -> &AuthServer {
         &self.oauth
+    }
+
+    /// The HTTP API's size, rate and time limits.
+    pub fn limits(&self) -> &Arc<limits::Limits> {
+        &self.limits
     }
 
     /// Signs a user in with their IGRS account; records their grant to the gateway (signing

@@ -22,11 +22,14 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::HesGateway;
 use crate::events::Notification;
 use crate::http::{Params, SignedIn};
+use crate::limits::StreamSlot;
 use crate::model::CuiError;
 use crate::oauth::Scope;
 
 /// How long a WebSocket may stay silent before authenticating.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The close code of a WebSocket refused for `cui.max_streams_per_user` (4000 + 429).
+pub const CLOSE_TOO_MANY_STREAMS: u16 = 4429;
 /// The largest message a client may send on the event WebSocket (only `authenticate`).
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
@@ -36,13 +39,22 @@ struct Listener {
     rx: broadcast::Receiver<Arc<Notification>>,
     gateway: Arc<HesGateway>,
     user: String,
+    /// Counts the stream against the user's `cui.max_streams_per_user`.
+    _slot: StreamSlot,
 }
 
 impl Listener {
-    fn open(gateway: Arc<HesGateway>, user: String) -> Listener {
+    /// Refused with `rate_limited` when the user has as many open as allowed.
+    fn open(gateway: Arc<HesGateway>, user: String) -> Result<Listener, CuiError> {
+        let slot = gateway.limits().open_stream(&user)?;
         let rx = gateway.events().stream(&user);
         metrics::gauge!("hestia_gateway_event_streams").increment(1.0);
-        Listener { rx, gateway, user }
+        Ok(Listener {
+            rx,
+            gateway,
+            user,
+            _slot: slot,
+        })
     }
 
     /// The next notification, or how many this stream lost by falling behind.
@@ -78,7 +90,7 @@ pub async fn sse(
     Params(path_user): Params<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, CuiError> {
     let user = who.acting_as(&path_user, Scope::Events)?;
-    let listener = Listener::open(gateway, user);
+    let listener = Listener::open(gateway, user)?;
     let events = stream::unfold(listener, |mut listener| async move {
         let event = match listener.next().await? {
             Ok(n) => Event::default()
@@ -142,7 +154,17 @@ async fn serve_socket(
             }
         },
     };
-    let mut listener = Listener::open(gateway, user);
+    let mut listener = match Listener::open(gateway, user) {
+        Ok(listener) => listener,
+        Err(e) => {
+            let frame = axum::extract::ws::CloseFrame {
+                code: CLOSE_TOO_MANY_STREAMS,
+                reason: e.message.into(),
+            };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    };
     loop {
         tokio::select! {
             next = listener.next() => {

@@ -9,6 +9,7 @@ use hestia_config::{Duration, Secret, write_table};
 use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
+use hestia_gateway::limits::{CuiConfig, Limits};
 use hestia_gateway::oauth::{OAuthConfig, OAuthSettings};
 
 hestia_config::section! {
@@ -207,10 +208,11 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub component: ComponentSection,
     pub oauth: OAuthConfig,
+    pub cui: CuiConfig,
     pub log: LogSection,
 }
 
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "store",
     "tls",
@@ -223,6 +225,7 @@ const SECTIONS: [&str; 13] = [
     "proxy",
     "component",
     "oauth",
+    "cui",
     "log",
 ];
 
@@ -295,6 +298,7 @@ impl Config {
         }
         p.extend(self.proxy_problems());
         p.extend(OAuthSettings::problems(&self.oauth));
+        p.extend(Limits::problems(&self.cui));
         for name in self.component.secrets.keys() {
             if !hestia_router::appserver::is_valid_name(name) {
                 p.push(format!(
@@ -412,6 +416,7 @@ impl Config {
         write_table(&mut out, "proxy", &c.proxy);
         write_table(&mut out, "component", &c.component);
         write_table(&mut out, "oauth", &c.oauth);
+        write_table(&mut out, "cui", &c.cui);
         write_table(&mut out, "log", &c.log);
         out
     }

@@ -135,10 +135,12 @@ impl Server {
             Some((_, Err(problem))) => anyhow::bail!(problem),
             None => None,
         };
-        let gateway = hestia_gateway::HesGateway::with_settings(
+        let is_loopback_port = bound.is_none_or(|a| a.ip().is_loopback());
+        let gateway = hestia_gateway::HesGateway::with_limits(
             irsp.clone(),
             hestia_gateway::auth::Tokens::default(),
             config.oauth_settings_at(bound),
+            hestia_gateway::limits::Limits::new(config.cui.clone(), is_loopback_port),
         )?;
         let hears_devices = gateway.listen();
         let stop = shutdown.clone();
