@@ -416,7 +416,7 @@ async fn subscribe(
         expires_in: expires_in(body.expires_in)?,
         callback: body
             .callback
-            .map(|c| Callback::parse(&c.url, &c.secret))
+            .map(|c| Callback::parse(&c.url, &c.secret, gateway.limits().webhook_reach()))
             .transpose()?
             .map(|c| gateway.authenticate_callback(c, grant.as_deref())),
         grant,

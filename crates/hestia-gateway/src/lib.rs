@@ -118,7 +118,7 @@ impl HesGateway {
             clusters,
             cluster_feed,
             cluster_observations: Mutex::new(Some(observations)),
-            events: Events::default(),
+            events: Events::with_reach(limits.webhook_reach()),
             values: LiveValues::default(),
             operations: Operations::default(),
             tasks: TaskTracker::new(),

@@ -22,6 +22,7 @@ use governor::{Quota, RateLimiter};
 use crate::HesGateway;
 use crate::model::{CuiError, ErrorCode};
 use crate::oauth::OAuthError;
+use crate::webhook::Reach;
 
 /// When webhooks may reach a loopback address (`cui.webhook_loopback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -141,6 +142,14 @@ impl Limits {
             by_token: KeyedLimit::new(config.token_requests_per_second, second, config.token_burst),
             streams: Mutex::default(),
             config,
+        }
+    }
+
+    /// Which addresses webhooks may reach.
+    pub fn webhook_reach(&self) -> Reach {
+        Reach {
+            loopback: self.webhook_loopback,
+            private: self.config.webhook_private,
         }
     }
 

@@ -164,3 +164,41 @@ async fn event_streams_past_the_users_limit_are_refused_until_one_closes() {
     );
     home.stop().await;
 }
+
+#[tokio::test]
+async fn a_webhook_to_a_private_or_metadata_address_is_refused_at_subscribe() {
+    let home = Home::start().await;
+    let alice = home.sign_in("alice").await;
+    for (url, message) in [
+        (
+            "https://169.254.169.254/latest/meta-data/",
+            "callback.url may not reach a private or link-local address",
+        ),
+        (
+            "https://192.168.1.20/hook",
+            "callback.url may not reach a private or link-local address",
+        ),
+        (
+            "http://peer.example/hook",
+            "callback.url must be https (http only to a loopback address)",
+        ),
+    ] {
+        let body = serde_json::json!({
+            "deviceId": "igrs:lamp",
+            "event": "property",
+            "callback": { "url": url, "secret": "0123456789abcdef" },
+        })
+        .to_string();
+        let answer = home
+            .call(
+                Method::POST,
+                "/users/alice/subscriptions",
+                Some(&alice),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(answer.1["message"], message, "{url}");
+        assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    home.stop().await;
+}
