@@ -259,8 +259,16 @@ pub async fn guard(
             Face::OAuth => OAuthError::too_many_requests(retry_after).into_response(),
         };
     }
-    let timeout = limits.config.request_timeout.get();
-    match tokio::time::timeout(timeout, next.run(req)).await {
+    answer_within(limits.config.request_timeout.get(), face, next.run(req)).await
+}
+
+/// The answer, or `timeout` (OAuth: `temporarily_unavailable`) once `timeout` has passed.
+async fn answer_within(
+    timeout: Duration,
+    face: Face,
+    answer: impl Future<Output = Response>,
+) -> Response {
+    match tokio::time::timeout(timeout, answer).await {
         Ok(response) => response,
         Err(_) => {
             let message = format!("the request took longer than {} s", timeout.as_secs_f64());
@@ -313,6 +321,31 @@ mod tests {
             "tokens are limited"
         );
         assert_eq!(limits.admit(local, Some("t2")), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_request_slower_than_the_timeout_is_answered_timeout() {
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "late".into_response()
+        };
+        let answer = answer_within(Duration::from_millis(50), Face::Cui, slow).await;
+        assert_eq!(answer.status(), axum::http::StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["code"], "timeout");
+        assert_eq!(body["message"], "the request took longer than 0.05 s");
+        let quick = async { "soon".into_response() };
+        let answer = answer_within(Duration::from_secs(30), Face::OAuth, quick).await;
+        assert_eq!(answer.status(), axum::http::StatusCode::OK);
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "late".into_response()
+        };
+        let answer = answer_within(Duration::from_millis(50), Face::OAuth, slow).await;
+        assert_eq!(answer.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]
