@@ -624,6 +624,64 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_off_loopback_needs_the_opt_out_and_the_issuer_follows_tls() {
+        let refused = Config::load(
+            None,
+            env(&[
+                ("HESTIA_HTTP_LISTEN", "0.0.0.0:5280"),
+                ("HESTIA_HTTP_TLS", "off"),
+            ]),
+        )
+        .expect_err("plain off loopback");
+        assert_eq!(
+            refused.0,
+            [
+                "http.tls = \"off\" on the non-loopback address 0.0.0.0:5280 needs http.allow_plaintext = true"
+            ]
+        );
+        let allowed = Config::load(
+            None,
+            env(&[
+                ("HESTIA_HTTP_LISTEN", "0.0.0.0:5280"),
+                ("HESTIA_HTTP_TLS", "off"),
+                ("HESTIA_HTTP_ALLOW_PLAINTEXT", "true"),
+            ]),
+        )
+        .expect("opted out");
+        assert_eq!(allowed.oauth_settings().issuer, "http://0.0.0.0:5280");
+        let tls = Config::load(None, env(&[("HESTIA_HTTP_LISTEN", "0.0.0.0:5280")])).expect("auto");
+        assert_eq!(tls.oauth_settings().issuer, "https://0.0.0.0:5280");
+    }
+
+    #[test]
+    fn cui_limits_come_from_the_environment_and_are_validated() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HESTIA_CUI_TOKEN_BURST", "5"),
+                ("HESTIA_CUI_REQUEST_TIMEOUT", "2s"),
+                ("HESTIA_CUI_WEBHOOK_LOOPBACK", "refuse"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.cui.token_burst, 5);
+        assert_eq!(c.cui.request_timeout, Duration::secs(2));
+        assert_eq!(
+            c.cui.webhook_loopback,
+            hestia_gateway::limits::WebhookLoopback::Refuse
+        );
+        let bad = Config::load(
+            None,
+            env(&[
+                ("HESTIA_CUI_MAX_BODY_BYTES", "10"),
+                ("HESTIA_CUI_MAX_STREAMS_PER_USER", "0"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(bad.0.len(), 2, "{bad}");
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let err = Config::load(
             None,
