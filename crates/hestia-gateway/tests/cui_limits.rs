@@ -202,3 +202,47 @@ async fn a_webhook_to_a_private_or_metadata_address_is_refused_at_subscribe() {
     }
     home.stop().await;
 }
+
+#[tokio::test]
+async fn the_oauth_endpoints_share_the_address_limit_in_oauths_own_shape() {
+    let home = Home::start_with(CuiConfig {
+        address_requests_per_second: 1,
+        address_burst: 1,
+        loopback_exempt: false,
+        ..CuiConfig::default()
+    })
+    .await;
+    let oauth: axum::Router = hestia_gateway::oauth::router(home.gateway.clone());
+    let token_request = || {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/oauth/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=refresh_token&refresh_token=x"))
+            .expect("request");
+        let peer: SocketAddr = "203.0.113.7:4000".parse().expect("address");
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    };
+    let first = oauth
+        .clone()
+        .oneshot(token_request())
+        .await
+        .expect("infallible");
+    assert_ne!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    let second = oauth.oneshot(token_request()).await.expect("infallible");
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    let seconds: u64 = second
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&seconds), "{seconds}");
+    let bytes = axum::body::to_bytes(second.into_body(), 1 << 16)
+        .await
+        .expect("body");
+    let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    home.stop().await;
+}
