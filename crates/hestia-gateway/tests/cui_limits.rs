@@ -42,6 +42,16 @@ async fn devices_from(
     (status, retry_after, json)
 }
 
+/// One request a second per address with `burst` at once, loopback not exempt.
+fn by_address(burst: u32) -> CuiConfig {
+    CuiConfig {
+        address_requests_per_second: 1,
+        address_burst: burst,
+        loopback_exempt: false,
+        ..CuiConfig::default()
+    }
+}
+
 fn limited(answer: (StatusCode, Option<u64>, serde_json::Value)) {
     let (status, retry_after, body) = answer;
     let seconds = retry_after.expect("Retry-After");
@@ -84,13 +94,7 @@ async fn a_token_past_its_burst_is_refused_and_other_tokens_are_not() {
 
 #[tokio::test]
 async fn an_address_past_its_burst_is_refused_and_other_addresses_are_not() {
-    let home = Home::start_with(CuiConfig {
-        address_requests_per_second: 1,
-        address_burst: 2,
-        loopback_exempt: false,
-        ..CuiConfig::default()
-    })
-    .await;
+    let home = Home::start_with(by_address(2)).await;
     let alice = home.sign_in("alice").await;
     for _ in 0..2 {
         let (status, _, body) = devices_from(&home, "203.0.113.7:4000", &alice).await;
@@ -205,13 +209,7 @@ async fn a_webhook_to_a_private_or_metadata_address_is_refused_at_subscribe() {
 
 #[tokio::test]
 async fn the_oauth_endpoints_share_the_address_limit_in_oauths_own_shape() {
-    let home = Home::start_with(CuiConfig {
-        address_requests_per_second: 1,
-        address_burst: 1,
-        loopback_exempt: false,
-        ..CuiConfig::default()
-    })
-    .await;
+    let home = Home::start_with(by_address(1)).await;
     let oauth: axum::Router = hestia_gateway::oauth::router(home.gateway.clone());
     let token_request = || {
         let mut req = Request::builder()
