@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::model::{CuiError, DeviceId, ErrorCode};
-use crate::webhook::{Callback, Delivery, Policy, Webhook};
+use crate::webhook::{Callback, Delivery, Policy, Reach, Webhook};
 
 /// The event every device has: its connection to its cluster came or went.
 pub const ONLINE: &str = "online";
@@ -170,14 +170,38 @@ pub struct Events {
 
 /// What webhook deliveries share: one HTTP client (its connection pool), the retry policy and
 /// the delivery tasks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Webhooks {
     client: reqwest::Client,
     policy: Mutex<Policy>,
     tasks: tokio_util::task::TaskTracker,
 }
 
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks::reaching(Reach::default())
+    }
+}
+
+impl Webhooks {
+    fn reaching(reach: Reach) -> Webhooks {
+        Webhooks {
+            client: reach.client(),
+            policy: Mutex::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
+        }
+    }
+}
+
 impl Events {
+    /// No subscriptions yet; webhooks reach only what `reach` allows.
+    pub fn with_reach(reach: Reach) -> Events {
+        Events {
+            webhooks: Webhooks::reaching(reach),
+            ..Events::default()
+        }
+    }
+
     /// How hard webhooks are tried from now on (tests shorten the back-off).
     pub fn set_webhook_policy(&self, policy: Policy) {
         *self

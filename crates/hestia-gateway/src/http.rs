@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::events::{self, Filter, SubscribeRequest};
+use crate::limits::Face;
 use crate::model::{
     CuiError, DeviceId, ErrorCode, Operation, Outcome, PropertyName, SetOptions, value_from_json,
 };
@@ -25,11 +26,10 @@ use crate::operations;
 use crate::webhook::Callback;
 use crate::{HesGateway, Principal};
 
-/// The largest request body accepted; every CUI request is a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
 /// The `/cui/v1` routes, to be nested under that prefix by the server's HTTP port.
+/// Its limits (`[cui]`, [`crate::limits`]) apply to every route.
 pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Router<S> {
+    let max_body = gateway.limits().config.max_body_bytes;
     Router::new()
         .route("/openapi.json", get(openapi))
         .route("/sign-in", post(sign_in))
@@ -62,7 +62,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
         .method_not_allowed_fallback(|| async {
             CuiError::bad_request("method not allowed on this resource")
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            (gateway.clone(), Face::Cui),
+            crate::limits::guard,
+        ))
         .with_state(gateway)
 }
 
@@ -90,7 +94,8 @@ impl IntoResponse for CuiError {
     }
 }
 
-/// A JSON body whose every rejection (syntax, type, size, content type) is `bad_request`.
+/// A JSON body whose every rejection (syntax, type, content type) is `bad_request`, except a
+/// body over `cui.max_body_bytes`: `payload_too_large`.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -99,6 +104,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(
+                CuiError::new(ErrorCode::PayloadTooLarge, "the request body is too large"),
+            ),
             Err(rejection) => Err(CuiError::bad_request(rejection.body_text())),
         }
     }
@@ -408,7 +416,7 @@ async fn subscribe(
         expires_in: expires_in(body.expires_in)?,
         callback: body
             .callback
-            .map(|c| Callback::parse(&c.url, &c.secret))
+            .map(|c| Callback::parse(&c.url, &c.secret, gateway.limits().webhook_reach()))
             .transpose()?
             .map(|c| gateway.authenticate_callback(c, grant.as_deref())),
         grant,

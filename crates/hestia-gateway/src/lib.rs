@@ -14,6 +14,7 @@ pub mod events;
 pub mod federation;
 pub mod http;
 pub mod igrs;
+pub mod limits;
 pub mod model;
 pub mod mqtt;
 pub mod oauth;
@@ -62,6 +63,8 @@ pub struct HesGateway {
     tasks: TaskTracker,
     tokens: Tokens,
     oauth: AuthServer,
+    /// Size, rate and time limits of the HTTP API (`[cui]`).
+    limits: Arc<limits::Limits>,
     /// Peer gateways and the links users made to them (§8, §9).
     federation: Arc<federation::Federation>,
     irsp: Arc<Irsp>,
@@ -97,6 +100,16 @@ impl HesGateway {
         tokens: Tokens,
         oauth: OAuthSettings,
     ) -> Result<Arc<HesGateway>, AppError> {
+        HesGateway::with_limits(irsp, tokens, oauth, limits::Limits::default())
+    }
+
+    /// A gateway with its authorization server's settings and the HTTP API's limits.
+    pub fn with_limits(
+        irsp: Arc<Irsp>,
+        tokens: Tokens,
+        oauth: OAuthSettings,
+        limits: limits::Limits,
+    ) -> Result<Arc<HesGateway>, AppError> {
         let igrs = IgrsCluster::new(irsp.clone())?;
         let clusters = Clusters::new(Cluster::Igrs(igrs.clone()));
         let (cluster_feed, observations) = ClusterFeed::channel();
@@ -106,12 +119,13 @@ impl HesGateway {
             clusters,
             cluster_feed,
             cluster_observations: Mutex::new(Some(observations)),
-            events: Events::default(),
+            events: Events::with_reach(limits.webhook_reach()),
             values: LiveValues::default(),
             operations: Operations::default(),
             tasks: TaskTracker::new(),
             tokens,
             oauth: AuthServer::new(irsp.store.clone(), oauth),
+            limits: Arc::new(limits),
             federation: Arc::new(federation::Federation::new(irsp.store.clone())),
             irsp,
         });
@@ -162,6 +176,11 @@ impl HesGateway {
     /// The authorization server (C2C authorization).
     pub fn oauth(&self) -> &AuthServer {
         &self.oauth
+    }
+
+    /// The HTTP API's size, rate and time limits.
+    pub fn limits(&self) -> &Arc<limits::Limits> {
+        &self.limits
     }
 
     /// Signs a user in with their IGRS account; records their grant to the gateway (signing

@@ -351,11 +351,13 @@ pub enum ErrorCode {
     ClusterUnreachable,
     Timeout,
     Conflict,
+    PayloadTooLarge,
+    RateLimited,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -365,6 +367,8 @@ impl ErrorCode {
         ErrorCode::ClusterUnreachable,
         ErrorCode::Timeout,
         ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::RateLimited,
         ErrorCode::Internal,
     ];
 
@@ -384,6 +388,8 @@ impl ErrorCode {
             ErrorCode::ClusterUnreachable => "cluster_unreachable",
             ErrorCode::Timeout => "timeout",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -401,6 +407,8 @@ impl ErrorCode {
             ErrorCode::ClusterUnreachable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -22,11 +22,14 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::HesGateway;
 use crate::events::Notification;
 use crate::http::{Params, SignedIn};
+use crate::limits::StreamSlot;
 use crate::model::CuiError;
 use crate::oauth::Scope;
 
 /// How long a WebSocket may stay silent before authenticating.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The close code of a WebSocket refused for `cui.max_streams_per_user` (4000 + 429).
+pub const CLOSE_TOO_MANY_STREAMS: u16 = 4429;
 /// The largest message a client may send on the event WebSocket (only `authenticate`).
 const MAX_CLIENT_MESSAGE: usize = 4096;
 
@@ -36,13 +39,21 @@ struct Listener {
     rx: broadcast::Receiver<Arc<Notification>>,
     gateway: Arc<HesGateway>,
     user: String,
+    /// Counts the stream against the user's `cui.max_streams_per_user`.
+    _slot: StreamSlot,
 }
 
 impl Listener {
-    fn open(gateway: Arc<HesGateway>, user: String) -> Listener {
+    /// The stream of `user`, who holds `slot` of their `cui.max_streams_per_user`.
+    fn open(gateway: Arc<HesGateway>, user: String, slot: StreamSlot) -> Listener {
         let rx = gateway.events().stream(&user);
         metrics::gauge!("hestia_gateway_event_streams").increment(1.0);
-        Listener { rx, gateway, user }
+        Listener {
+            rx,
+            gateway,
+            user,
+            _slot: slot,
+        }
     }
 
     /// The next notification, or how many this stream lost by falling behind.
@@ -78,7 +89,8 @@ pub async fn sse(
     Params(path_user): Params<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, CuiError> {
     let user = who.acting_as(&path_user, Scope::Events)?;
-    let listener = Listener::open(gateway, user);
+    let slot = gateway.limits().open_stream(&user)?;
+    let listener = Listener::open(gateway, user, slot);
     let events = stream::unfold(listener, |mut listener| async move {
         let event = match listener.next().await? {
             Ok(n) => Event::default()
@@ -110,9 +122,13 @@ pub async fn websocket(
     parts: Parts,
 ) -> Result<Response, CuiError> {
     let upgrade = upgrade.map_err(|r| CuiError::bad_request(r.body_text()))?;
+    // With the header the stream is counted before the upgrade, so one too many is a 429.
     let early = match crate::http::bearer(&parts.headers) {
         Some(token) => {
-            Some(SignedIn(gateway.principal(token).await?).acting_as(&path_user, Scope::Events)?)
+            let principal = gateway.principal(token).await?;
+            let user = SignedIn(principal).acting_as(&path_user, Scope::Events)?;
+            let slot = gateway.limits().open_stream(&user)?;
+            Some((user, slot))
         }
         None => None,
     };
@@ -122,27 +138,32 @@ pub async fn websocket(
         .into_response())
 }
 
+/// Closes the socket with `code` and the error's message.
+async fn close_with(mut socket: WebSocket, code: u16, e: CuiError) {
+    let frame = axum::extract::ws::CloseFrame {
+        code,
+        reason: e.message.into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
 async fn serve_socket(
     mut socket: WebSocket,
     gateway: Arc<HesGateway>,
     path_user: String,
-    early: Option<String>,
+    early: Option<(String, StreamSlot)>,
 ) {
-    let user = match early {
-        Some(user) => user,
+    let (user, slot) = match early {
+        Some(signed_in) => signed_in,
         None => match authenticate(&mut socket, &gateway, &path_user).await {
-            Ok(user) => user,
-            Err(e) => {
-                let frame = axum::extract::ws::CloseFrame {
-                    code: 4401,
-                    reason: e.message.into(),
-                };
-                let _ = socket.send(Message::Close(Some(frame))).await;
-                return;
-            }
+            Ok(user) => match gateway.limits().open_stream(&user) {
+                Ok(slot) => (user, slot),
+                Err(e) => return close_with(socket, CLOSE_TOO_MANY_STREAMS, e).await,
+            },
+            Err(e) => return close_with(socket, 4401, e).await,
         },
     };
-    let mut listener = Listener::open(gateway, user);
+    let mut listener = Listener::open(gateway, user, slot);
     loop {
         tokio::select! {
             next = listener.next() => {

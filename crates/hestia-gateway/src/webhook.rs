@@ -7,6 +7,7 @@
 //! Signature: `Hestia-Signature: v1=<hex HMAC-SHA256(secret, "<Hestia-Timestamp>.<body>")>`,
 //! so a receiver checks the body and refuses an old timestamp (a replay).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,28 +82,38 @@ impl PartialEq for Callback {
 
 impl Callback {
     /// A callback from a request: an `https` URL, or `http` to a loopback address (a peer on
-    /// the same machine), and a secret of 16–256 characters.
-    pub fn parse(url: &str, secret: &str) -> Result<Callback, CuiError> {
+    /// the same machine) when `reach` allows loopback, to no address `reach` refuses, and a
+    /// secret of 16–256 characters. A host name is checked again when it is resolved, at
+    /// each delivery ([`Reach::client`]).
+    pub fn parse(url: &str, secret: &str, reach: Reach) -> Result<Callback, CuiError> {
         if url.len() > MAX_URL {
             return Err(CuiError::bad_request("callback.url is too long"));
         }
         let url = reqwest::Url::parse(url)
             .map_err(|e| CuiError::bad_request(format!("callback.url: {e}")))?;
         let host = url.host_str().unwrap_or_default();
-        let is_loopback = host == "localhost"
-            || host
+        let ip = match host {
+            "localhost" => Some(IpAddr::from([127, 0, 0, 1])),
+            _ => host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+                .parse::<IpAddr>()
+                .ok(),
+        };
+        let is_loopback = ip.is_some_and(|ip| ip.to_canonical().is_loopback());
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback => {}
+            "http" if is_loopback && reach.loopback => {}
             _ => {
                 return Err(CuiError::bad_request(
                     "callback.url must be https (http only to a loopback address)",
                 ));
             }
+        }
+        if let Some(refused) = ip.and_then(|ip| reach.refuses(ip)) {
+            return Err(CuiError::bad_request(format!(
+                "callback.url may not reach {refused}"
+            )));
         }
         if !(MIN_SECRET..=MAX_SECRET).contains(&secret.chars().count()) {
             return Err(CuiError::bad_request(format!(
@@ -133,6 +144,84 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Which addresses a webhook may reach (`cui.webhook_loopback`, `cui.webhook_private`): never
+/// an unspecified, multicast or broadcast one; loopback and private, link-local (the cloud
+/// metadata address 169.254.169.254 among them) and unique-local ones only when allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    pub loopback: bool,
+    pub private: bool,
+}
+
+impl Default for Reach {
+    /// A gateway on a loopback port (tests, the demo): loopback allowed, private refused.
+    fn default() -> Self {
+        Reach {
+            loopback: true,
+            private: false,
+        }
+    }
+}
+
+impl Reach {
+    /// What kind of address `ip` is when a webhook may not reach it.
+    pub fn refuses(self, ip: IpAddr) -> Option<&'static str> {
+        let ip = ip.to_canonical();
+        let is_private = match ip {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+            IpAddr::V6(v6) => {
+                let first = v6.segments()[0];
+                // fc00::/7 unique local, fe80::/10 link local.
+                first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+            }
+        };
+        let is_broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+        if ip.is_unspecified() || ip.is_multicast() || is_broadcast {
+            Some("an unspecified, multicast or broadcast address")
+        } else if ip.is_loopback() && !self.loopback {
+            Some("a loopback address")
+        } else if is_private && !self.private {
+            Some("a private or link-local address")
+        } else {
+            None
+        }
+    }
+
+    /// The HTTP client of webhook deliveries: every name it resolves is checked against this
+    /// reach when it connects (so a name cannot be re-pointed after the subscription was
+    /// checked), and it follows no redirect.
+    pub fn client(self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver(self)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "webhook client not built; deliveries will fail");
+                reqwest::Client::new()
+            })
+    }
+}
+
+/// Resolves with the system resolver and refuses a name any of whose addresses is refused.
+struct GuardedResolver(Reach);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let reach = self.0;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(refused) = addrs.iter().find_map(|a| reach.refuses(a.ip())) {
+                tracing::warn!(host, "webhook refused: the name resolves to {refused}");
+                return Err(format!("{host} resolves to {refused}").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// The signature a receiver recomputes with the shared secret.
@@ -287,16 +376,22 @@ async fn post_with_retries(
 mod tests {
     use super::*;
 
+    const SECRET: &str = "0123456789abcdef";
+    const DEMO: Reach = Reach {
+        loopback: true,
+        private: false,
+    };
+
     #[test]
     fn callbacks_are_https_or_loopback_http_with_a_real_secret() {
-        let secret = "0123456789abcdef";
         for ok in [
             "https://peer.example/hooks/1",
             "http://127.0.0.1:8080/x",
             "http://[::1]/x",
             "http://localhost/x",
+            "https://203.0.113.7/x",
         ] {
-            assert!(Callback::parse(ok, secret).is_ok(), "{ok}");
+            assert!(Callback::parse(ok, SECRET, DEMO).is_ok(), "{ok}");
         }
         for bad in [
             "http://peer.example/x",
@@ -304,14 +399,94 @@ mod tests {
             "not a url",
             "file:///etc/passwd",
         ] {
-            assert!(Callback::parse(bad, secret).is_err(), "{bad}");
+            assert!(Callback::parse(bad, SECRET, DEMO).is_err(), "{bad}");
         }
-        assert!(Callback::parse("https://peer.example/", "short").is_err());
-        let c = Callback::parse("https://peer.example/", secret).expect("ok");
+        assert!(Callback::parse("https://peer.example/", "short", DEMO).is_err());
+        let c = Callback::parse("https://peer.example/", SECRET, DEMO).expect("ok");
         assert!(
-            !format!("{c:?}").contains(secret),
+            !format!("{c:?}").contains(SECRET),
             "the secret is never shown"
         );
+    }
+
+    #[test]
+    fn private_link_local_and_metadata_addresses_are_refused_unless_allowed() {
+        let private = "callback.url may not reach a private or link-local address";
+        for url in [
+            "https://10.1.2.3/x",
+            "https://172.16.0.1/x",
+            "https://172.31.255.255/x",
+            "https://192.168.1.1/x",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fc00::1]/x",
+            "https://[fd12:3456::1]/x",
+            "https://[fe80::1]/x",
+            "https://[::ffff:10.0.0.1]/x",
+        ] {
+            let refused = Callback::parse(url, SECRET, DEMO).expect_err(url);
+            assert_eq!(refused.message, private, "{url}");
+            let allowed = Reach {
+                loopback: true,
+                private: true,
+            };
+            assert!(Callback::parse(url, SECRET, allowed).is_ok(), "{url}");
+        }
+        for url in ["https://0.0.0.0/x", "https://[::]/x", "https://224.0.0.1/x"] {
+            let refused = Callback::parse(url, SECRET, DEMO).expect_err(url);
+            assert_eq!(
+                refused.message,
+                "callback.url may not reach an unspecified, multicast or broadcast address"
+            );
+        }
+        assert!(Callback::parse("https://172.32.0.1/x", SECRET, DEMO).is_ok());
+    }
+
+    #[test]
+    fn loopback_is_refused_over_either_scheme_when_not_allowed() {
+        let strict = Reach {
+            loopback: false,
+            private: false,
+        };
+        let e = Callback::parse("http://127.0.0.1:8080/x", SECRET, strict).expect_err("http");
+        assert_eq!(
+            e.message,
+            "callback.url must be https (http only to a loopback address)"
+        );
+        for url in [
+            "https://127.0.0.1/x",
+            "https://localhost/x",
+            "https://[::1]/x",
+        ] {
+            let e = Callback::parse(url, SECRET, strict).expect_err(url);
+            assert_eq!(e.message, "callback.url may not reach a loopback address");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_is_checked_again_when_it_is_resolved() {
+        use reqwest::dns::Resolve as _;
+        let name = |n: &str| n.parse::<reqwest::dns::Name>().expect("name");
+        let strict = GuardedResolver(Reach {
+            loopback: false,
+            private: false,
+        });
+        let refused = strict
+            .resolve(name("localhost"))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            refused.to_string().contains("a loopback address"),
+            "{refused}"
+        );
+        let demo = GuardedResolver(DEMO);
+        let addrs: Vec<SocketAddr> = demo
+            .resolve(name("localhost"))
+            .await
+            .map_err(|e| e.to_string())
+            .expect("resolved")
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     }
 
     #[test]

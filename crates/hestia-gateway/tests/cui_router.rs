@@ -301,26 +301,47 @@ async fn a_signed_out_token_is_refused_at_once() {
 }
 
 #[tokio::test]
-async fn malformed_and_oversize_bodies_are_bad_requests() {
+async fn malformed_bodies_are_bad_requests_and_oversize_ones_too_large() {
     let home = Home::start().await;
     let alice = home.sign_in("alice").await;
     let property = "/users/alice/devices/igrs:lamp/properties/on";
     let huge = format!(
         "{{\"value\":\"{}\"}}",
-        "x".repeat(hestia_gateway::http::MAX_BODY_BYTES)
+        "x".repeat(hestia_gateway::limits::CuiConfig::default().max_body_bytes)
     );
-    for body in [
-        "{",
-        "[]",
-        "{\"value\":true,\"extra\":1}",
-        "{}",
-        huge.as_str(),
+    for (body, message) in [
+        (
+            "{",
+            "Failed to parse the request body as JSON: EOF while parsing an object at line 1 column 1",
+        ),
+        (
+            "[]",
+            "Failed to deserialize the JSON body into the target type: invalid length 0, expected struct SetValue with 2 elements at line 1 column 2",
+        ),
+        (
+            "{\"value\":true,\"extra\":1}",
+            "Failed to deserialize the JSON body into the target type: extra: unknown field `extra`, expected `value` or `queueFor` at line 1 column 21",
+        ),
+        (
+            "{}",
+            "Failed to deserialize the JSON body into the target type: missing field `value` at line 1 column 2",
+        ),
     ] {
         let answer = home
             .call(Method::PUT, property, Some(&alice), Some(body))
             .await;
+        assert_eq!(answer.1["message"], message, "{body}");
         assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
     }
+    let too_large = home
+        .call(Method::PUT, property, Some(&alice), Some(&huge))
+        .await;
+    assert_eq!(too_large.1["message"], "the request body is too large");
+    assert_error(
+        too_large,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
     for body in ["{\"username\":", "{\"username\":\"alice\"}"] {
         let answer = home.call(Method::POST, "/sign-in", None, Some(body)).await;
         assert_error(answer, StatusCode::BAD_REQUEST, "bad_request");
@@ -333,11 +354,12 @@ async fn malformed_and_oversize_bodies_are_bad_requests() {
         .header("content-type", "text/plain")
         .body(Body::from("{\"value\":true}"))
         .expect("request");
-    assert_error(
-        home.send(plain).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
+    let plain = home.send(plain).await;
+    assert_eq!(
+        plain.1["message"],
+        "Expected request with `Content-Type: application/json`"
     );
+    assert_error(plain, StatusCode::BAD_REQUEST, "bad_request");
     assert_error(
         home.call(Method::GET, "/nowhere", Some(&alice), None).await,
         StatusCode::NOT_FOUND,

@@ -10,6 +10,7 @@ use hestia_features::bytestreams::ProxyConfig;
 use hestia_features::registration::RegistrationConfig;
 use hestia_features::relationships::RelationshipsConfig;
 use hestia_gateway::federation::FederationConfig;
+use hestia_gateway::limits::{CuiConfig, Limits};
 use hestia_gateway::mqtt::{MqttConfig, MqttSettings};
 use hestia_gateway::oauth::{OAuthConfig, OAuthSettings};
 
@@ -100,13 +101,30 @@ hestia_config::section! {
 }
 
 hestia_config::section! {
-    /// HTTP port: admin API, health, readiness and Prometheus metrics.
+    /// HTTP port: the gateway's CUI and OAuth endpoints, the web console, the admin API, XMPP
+    /// over WebSocket, health, readiness and Prometheus metrics.
     pub struct HttpSection {
         /// Address of the HTTP listener; empty = disabled.
         pub listen: String = "127.0.0.1:5280".into(),
         /// Bearer token of the admin API; empty = generated into <data_dir>/admin-token.
         pub admin_token: String = String::new(),
+        /// TLS on the HTTP port, with the certificate of [tls]: "auto" = plain HTTP on a
+        /// loopback address, HTTPS on any other; "on" = always HTTPS; "off" = plain HTTP,
+        /// refused on a non-loopback address unless allow_plaintext is true.
+        pub tls: HttpTls = HttpTls::Auto,
+        /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy): bearer
+        /// tokens and passwords cross the network unencrypted otherwise. Logged as a warning.
+        pub allow_plaintext: bool = false,
     }
+}
+
+/// Whether the HTTP port speaks TLS (`http.tls`); see [`crate::http::transport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTls {
+    Auto,
+    On,
+    Off,
 }
 
 /// When a WebSocket on the (plain) HTTP port counts as encrypted, for `tls.required`.
@@ -193,12 +211,13 @@ pub struct Config {
     pub component: ComponentSection,
     pub oauth: OAuthConfig,
     pub federation: FederationConfig,
+    pub cui: CuiConfig,
     pub log: LogSection,
     /// MQTT clusters (`[[mqtt]]`, one per home on a broker), in the order they are added.
     pub mqtt: Vec<MqttConfig>,
 }
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "server",
     "store",
     "tls",
@@ -212,6 +231,7 @@ const SECTIONS: [&str; 14] = [
     "component",
     "oauth",
     "federation",
+    "cui",
     "log",
 ];
 
@@ -279,10 +299,14 @@ impl Config {
                 ));
             }
         }
+        if let Ok(addr) = self.http.listen.parse() {
+            p.extend(self.http_transport(addr).err());
+        }
         p.extend(self.proxy_problems());
         p.extend(OAuthSettings::problems(&self.oauth));
         p.extend(self.federation.problems());
         p.extend(MqttSettings::problems(&self.mqtt));
+        p.extend(Limits::problems(&self.cui));
         for name in self.component.secrets.keys() {
             if !hestia_router::appserver::is_valid_name(name) {
                 p.push(format!(
@@ -401,6 +425,7 @@ impl Config {
         write_table(&mut out, "component", &c.component);
         write_table(&mut out, "oauth", &c.oauth);
         write_table(&mut out, "federation", &c.federation);
+        write_table(&mut out, "cui", &c.cui);
         write_table(&mut out, "log", &c.log);
         write_mqtt_example(&mut out);
         out
@@ -412,10 +437,19 @@ impl Config {
     }
 
     /// The OAuth settings once the HTTP port is bound: an empty issuer is the address bound
-    /// (a port of 0 in `http.listen` is the one the system chose).
+    /// (a port of 0 in `http.listen` is the one the system chose), https when it serves TLS.
     pub fn oauth_settings_at(&self, bound: Option<SocketAddr>) -> OAuthSettings {
         let listen = bound.map_or_else(|| self.http.listen.clone(), |a| a.to_string());
-        OAuthSettings::new(&self.oauth, &format!("http://{listen}"))
+        let scheme = match listen.parse().map(|a| self.http_transport(a)) {
+            Ok(Ok(crate::http::Transport::Tls)) => "https",
+            _ => "http",
+        };
+        OAuthSettings::new(&self.oauth, &format!("{scheme}://{listen}"))
+    }
+
+    /// How the HTTP port bound at `addr` is served (`http.tls`, `http.allow_plaintext`).
+    pub fn http_transport(&self, addr: SocketAddr) -> Result<crate::http::Transport, String> {
+        crate::http::transport(self.http.tls, self.http.allow_plaintext, addr)
     }
 
     /// The SQLite URL (or configured URL) of the store.
@@ -690,6 +724,64 @@ mod tests {
         )
         .expect_err("invalid");
         assert_eq!(bad.0.len(), 3, "{bad}");
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_the_opt_out_and_the_issuer_follows_tls() {
+        let refused = Config::load(
+            None,
+            env(&[
+                ("HESTIA_HTTP_LISTEN", "0.0.0.0:5280"),
+                ("HESTIA_HTTP_TLS", "off"),
+            ]),
+        )
+        .expect_err("plain off loopback");
+        assert_eq!(
+            refused.0,
+            [
+                "http.tls = \"off\" on the non-loopback address 0.0.0.0:5280 needs http.allow_plaintext = true"
+            ]
+        );
+        let allowed = Config::load(
+            None,
+            env(&[
+                ("HESTIA_HTTP_LISTEN", "0.0.0.0:5280"),
+                ("HESTIA_HTTP_TLS", "off"),
+                ("HESTIA_HTTP_ALLOW_PLAINTEXT", "true"),
+            ]),
+        )
+        .expect("opted out");
+        assert_eq!(allowed.oauth_settings().issuer, "http://0.0.0.0:5280");
+        let tls = Config::load(None, env(&[("HESTIA_HTTP_LISTEN", "0.0.0.0:5280")])).expect("auto");
+        assert_eq!(tls.oauth_settings().issuer, "https://0.0.0.0:5280");
+    }
+
+    #[test]
+    fn cui_limits_come_from_the_environment_and_are_validated() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HESTIA_CUI_TOKEN_BURST", "5"),
+                ("HESTIA_CUI_REQUEST_TIMEOUT", "2s"),
+                ("HESTIA_CUI_WEBHOOK_LOOPBACK", "refuse"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.cui.token_burst, 5);
+        assert_eq!(c.cui.request_timeout, Duration::secs(2));
+        assert_eq!(
+            c.cui.webhook_loopback,
+            hestia_gateway::limits::WebhookLoopback::Refuse
+        );
+        let bad = Config::load(
+            None,
+            env(&[
+                ("HESTIA_CUI_MAX_BODY_BYTES", "10"),
+                ("HESTIA_CUI_MAX_STREAMS_PER_USER", "0"),
+            ]),
+        )
+        .expect_err("invalid");
+        assert_eq!(bad.0.len(), 2, "{bad}");
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Server {
     pub c2s_addr: Option<SocketAddr>,
     pub direct_tls_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// The HTTP port serves HTTPS (`http.tls`).
+    pub is_http_tls: bool,
     /// The XEP-0114 component port, when enabled.
     pub component_addr: Option<SocketAddr>,
     /// The SOCKS5 bytestream proxy, when enabled (its `streamhost` holds the bound port).
@@ -122,10 +124,23 @@ impl Server {
         let registrar = Arc::new(Registrar::new(config.registration.clone()));
         let http_listener = http::bind(&config.http.listen).await?;
         let bound = http_listener.as_ref().and_then(|l| l.local_addr().ok());
-        let gateway = hestia_gateway::HesGateway::with_settings(
+        let http_tls = match bound.map(|a| (a, config.http_transport(a))) {
+            Some((_, Ok(http::Transport::Tls))) => Some(http_tls_config(&config, &pki)?),
+            Some((addr, Ok(http::Transport::Plain))) => {
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(%addr, "http.allow_plaintext: the HTTP port serves plain HTTP on a non-loopback address; tokens and passwords cross the network unencrypted");
+                }
+                None
+            }
+            Some((_, Err(problem))) => anyhow::bail!(problem),
+            None => None,
+        };
+        let is_loopback_port = bound.is_none_or(|a| a.ip().is_loopback());
+        let gateway = hestia_gateway::HesGateway::with_limits(
             irsp.clone(),
             hestia_gateway::auth::Tokens::default(),
             config.oauth_settings_at(bound),
+            hestia_gateway::limits::Limits::new(config.cui.clone(), is_loopback_port),
         )?;
         for peer in config.federation.peers() {
             let name = peer.name.clone();
@@ -148,6 +163,7 @@ impl Server {
             websocket: config.websocket.enabled.then(|| websocket::WebSocketState {
                 c2s: c2s.clone(),
                 consider_secure: config.websocket.consider_secure,
+                is_tls_listener: http_tls.is_some(),
                 is_loopback_listener: config
                     .http
                     .listen
@@ -156,12 +172,15 @@ impl Server {
             }),
             gateway: gateway.clone(),
         };
-        let http_addr = http::serve(http_listener, state, &tracker, shutdown.clone()).await?;
+        let http_tls_used = http_tls.is_some();
+        let http_addr =
+            http::serve(http_listener, http_tls, state, &tracker, shutdown.clone()).await?;
         Ok(Server {
             irsp,
             c2s_addr,
             direct_tls_addr,
             http_addr,
+            is_http_tls: http_tls_used,
             component_addr,
             proxy,
             ca_file,
@@ -238,12 +257,32 @@ fn tls_config(
             config.tls.cert_file.as_ref(),
             config.tls.key_file.as_ref(),
             pki.ca_cert.exists().then_some(pki.ca_cert.as_path()),
+            &[b"xmpp-client"],
         )?;
         return Ok((Some(c), None));
     }
     pki.ensure(&config.server.domain)?;
-    let c = tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca_cert))?;
+    let c = tls::server_config(
+        &pki.server_cert,
+        &pki.server_key,
+        Some(&pki.ca_cert),
+        &[b"xmpp-client"],
+    )?;
     Ok((Some(c), Some(pki.ca_cert.clone())))
+}
+
+/// The HTTPS port's rustls configuration: the XMPP server's certificate (`tls.cert_file`, or
+/// the one generated in data_dir, made by [`tls_config`] already), ALPN `http/1.1`.
+fn http_tls_config(config: &Config, pki: &tls::Pki) -> Result<Arc<rustls::ServerConfig>> {
+    let (cert, key) = if config.tls.cert_file.is_empty() {
+        (pki.server_cert.clone(), pki.server_key.clone())
+    } else {
+        (
+            PathBuf::from(&config.tls.cert_file),
+            PathBuf::from(&config.tls.key_file),
+        )
+    };
+    tls::server_config(&cert, &key, None, &[b"http/1.1"])
 }
 
 fn c2s_options(config: &Config, tls: Option<Arc<rustls::ServerConfig>>) -> C2sOptions {

@@ -1,9 +1,11 @@
 //! Certificates: the private CA and server certificate made on first start, certificates from
 //! files for production, device certificates issued by the CA for SASL EXTERNAL (XEP-0178),
-//! and the rustls server configuration (TLS 1.2 and 1.3).
+//! the rustls server configuration (TLS 1.2 and 1.3), and the TLS listener of the HTTP port.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use rcgen::{
@@ -12,6 +14,12 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use rustls::server::WebPkiClientVerifier;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// id-on-xmppAddr (RFC 6120 §13.7.1.4).
 const XMPP_ADDR_OID: [u64; 9] = [1, 3, 6, 1, 5, 5, 7, 8, 5];
@@ -117,11 +125,13 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// The rustls configuration: our certificate, TLS 1.2 and 1.3, client certificates optional
-/// and verified against the CA (for SASL EXTERNAL), ALPN xmpp-client for direct TLS.
+/// and verified against the CA when `client_ca` is given (for SASL EXTERNAL), and the ALPN
+/// protocols offered (`xmpp-client` for direct TLS, `http/1.1` for the HTTP port).
 pub fn server_config(
     cert_pem: &Path,
     key_pem: &Path,
     client_ca: Option<&Path>,
+    alpn: &[&[u8]],
 ) -> Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem)
@@ -150,6 +160,64 @@ pub fn server_config(
     let mut config = builder
         .with_single_cert(certs, key)
         .context("certificate and key do not match")?;
-    config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// How long a client of the HTTPS port has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP port over TLS, for `axum::serve`: each handshake runs in its own task, bounded by
+/// [`HANDSHAKE_TIMEOUT`], so a slow or silent client holds up nobody; axum serves the
+/// connections whose handshake completed.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    /// Accepts on `listener` until `shutdown`, handshaking with `config`.
+    pub fn start(
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        shutdown: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> std::io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(config);
+        let handshakes = tracker.clone();
+        crate::listener::accept_until_shutdown("HTTPS", listener, shutdown, tracker, {
+            move |tcp, peer| {
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                handshakes.spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept loop ended (shutdown): nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
 }

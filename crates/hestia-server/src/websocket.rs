@@ -28,6 +28,8 @@ pub struct WebSocketState {
     pub consider_secure: ConsiderSecure,
     /// The HTTP listener is bound to a loopback address (for [`ConsiderSecure::Loopback`]).
     pub is_loopback_listener: bool,
+    /// The HTTP port serves HTTPS: every WebSocket on it is encrypted.
+    pub is_tls_listener: bool,
 }
 
 /// `GET /xmpp-websocket`.
@@ -48,6 +50,7 @@ pub async fn upgrade(
             .into_response();
     }
     let is_secure = match s.consider_secure {
+        _ if s.is_tls_listener => true,
         ConsiderSecure::Always => true,
         ConsiderSecure::Never => false,
         ConsiderSecure::Loopback => s.is_loopback_listener && peer.ip().is_loopback(),

@@ -129,14 +129,19 @@ fn print_banner(
         let _ = writeln!(out, "  CA to trust: {}", ca.display());
     }
     if let Some(a) = server.http_addr {
+        let (scheme, ws) = if server.is_http_tls {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         let _ = writeln!(
             out,
-            "  HTTP:        http://{a}/  (web console /, CUI /cui/v1, admin API /admin/v1, /metrics, /health, /ready)"
+            "  HTTP:        {scheme}://{a}/  (web console /, CUI /cui/v1, admin API /admin/v1, /metrics, /health, /ready)"
         );
         if config.websocket.enabled {
             let _ = writeln!(
                 out,
-                "  WebSocket:   ws://{a}/xmpp-websocket (XMPP over WebSocket, RFC 7395)"
+                "  WebSocket:   {ws}://{a}/xmpp-websocket (XMPP over WebSocket, RFC 7395)"
             );
         }
         let _ = writeln!(out, "  admin token: {data}/admin-token");

@@ -19,6 +19,8 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     cause: Option<String>,
+    /// Seconds for `Retry-After` on a 429.
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -28,6 +30,7 @@ impl OAuthError {
             error,
             description: description.into(),
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -67,11 +70,23 @@ impl OAuthError {
         OAuthError::new(StatusCode::BAD_REQUEST, error, d)
     }
 
-    pub fn too_many_requests() -> OAuthError {
-        OAuthError::new(
+    /// 429 with `Retry-After: retry_after` (at least 1 s).
+    pub fn too_many_requests(retry_after: u64) -> OAuthError {
+        let mut e = OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "invalid_request",
-            "too many requests from this client; retry later",
+            "too many requests; retry after the Retry-After seconds",
+        );
+        e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1): the request took too long.
+    pub fn temporarily_unavailable(d: impl Into<String>) -> OAuthError {
+        OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            d,
         )
     }
 
@@ -108,8 +123,8 @@ impl IntoResponse for OAuthError {
                 HeaderValue::from_static("Basic realm=\"hestia\""),
             );
         }
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -31,14 +31,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use hestia_router::throttle::Throttle;
 use hestia_store::Store;
 
 pub use clients::{ClientError, NewClient, RegisteredClient};
 pub use config::{Clock, OAuthConfig, OAuthSettings};
+pub use error::OAuthError;
 pub use scope::{Scope, Scopes};
 
 use crate::HesGateway;
+use crate::limits::{Face, KeyedLimit};
 
 /// The largest form body any endpoint reads; every OAuth request is a few hundred bytes.
 pub const MAX_FORM_BYTES: usize = 8 * 1024;
@@ -54,12 +55,13 @@ pub struct AuthServer {
     devices: device::DeviceCodes,
     accepted: access::Accepted,
     /// Token-endpoint requests per client per minute.
-    rate: Throttle<String>,
+    rate: KeyedLimit<String>,
 }
 
 impl AuthServer {
     pub fn new(store: Store, settings: OAuthSettings) -> AuthServer {
-        let rate = Throttle::new(settings.token_requests_per_minute, Duration::from_secs(60));
+        let per_minute = settings.token_requests_per_minute;
+        let rate = KeyedLimit::new(per_minute, Duration::from_secs(60), per_minute);
         AuthServer {
             settings,
             store,
@@ -119,6 +121,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(revoke::revoke))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            (gateway.clone(), Face::OAuth),
+            crate::limits::guard,
+        ))
         .with_state(gateway)
 }
 
@@ -132,7 +138,7 @@ pub(crate) fn random_token() -> String {
 }
 
 /// The SHA-256 of a secret, how it is looked up without comparing it byte by byte.
-fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(secret.as_bytes()).into()
 }

@@ -38,10 +38,10 @@ pub async fn token(
 ) -> Response {
     let server = gateway.oauth();
     let answer = async {
-        if !server.rate.is_allowed(&client.client_id) {
-            return Err(OAuthError::too_many_requests());
-        }
-        server.rate.record(&client.client_id);
+        server
+            .rate
+            .check(&client.client_id)
+            .map_err(OAuthError::too_many_requests)?;
         match params.require("grant_type")? {
             "authorization_code" => server.code_grant(&client, &params).await,
             "refresh_token" => server.refresh_grant(&client, &params).await,

@@ -29,6 +29,11 @@ pub struct Home {
 
 impl Home {
     pub async fn start() -> Home {
+        Home::start_with(hestia_gateway::limits::CuiConfig::default()).await
+    }
+
+    /// The home with the HTTP API's limits set by `limits`.
+    pub async fn start_with(limits: hestia_gateway::limits::CuiConfig) -> Home {
         let t = TestServer::start().await.expect("server");
         for u in ["alice", "bob", "carol"] {
             t.add_user(u).await.expect("user");
@@ -54,7 +59,13 @@ impl Home {
                 let _ = simulator::run(device, kind, Behaviour::default()).await;
             });
         }
-        let gateway = HesGateway::new(t.server.irsp.clone()).expect("gateway");
+        let gateway = HesGateway::with_limits(
+            t.server.irsp.clone(),
+            hestia_gateway::auth::Tokens::default(),
+            hestia_gateway::oauth::OAuthSettings::default(),
+            hestia_gateway::limits::Limits::new(limits, true),
+        )
+        .expect("gateway");
         tasks.spawn(gateway.listen());
         let app = hestia_gateway::http::router(gateway.clone());
         Home {
