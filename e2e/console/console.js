@@ -75,6 +75,16 @@ async function asAlice(browser) {
   await eventually("a dismissed confirmation leaves the plug on", async () =>
     (await alice("/devices/igrs:plug-1/properties/on")).value === true &&
     (await plug.getByRole("switch", { name: "on" }).isChecked()));
+  page.once("dialog", (d) => d.accept());
+  await plug.getByRole("switch", { name: "on" }).click();
+  await eventually("an accepted confirmation switches the plug off (the console sends confirmed)", async () =>
+    (await alice("/devices/igrs:plug-1/properties/on")).value === false);
+  const unconfirmed = await fetch(`${BASE}/cui/v1/users/alice/devices/igrs:plug-1/properties/on`, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${await page.evaluate(() => JSON.parse(sessionStorage.getItem("hestia.session")).token)}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ value: true }),
+  });
+  check("the API refuses the plug's switch without confirmation", unconfirmed.status === 428, `status ${unconfirmed.status}`);
 
   await lamp.getByText("Sharing and verification code").click();
   await eventually("the lamp's sharing lists bob's request", async () =>

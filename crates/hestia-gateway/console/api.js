@@ -58,8 +58,10 @@ export async function signIn(username, password) {
 
 export const devices = () => request("GET", `${userPath()}/devices`);
 export const getProperty = (d, p) => request("GET", `${devicePath(d)}/properties/${p}`);
-export const setProperty = (d, p, value) =>
-  request("PUT", `${devicePath(d)}/properties/${p}`, { value });
+/** `confirmed`: the person confirmed a property that needs confirmation (the gateway refuses
+ * such an update without it, `confirmation_required`). */
+export const setProperty = (d, p, value, confirmed = false) =>
+  request("PUT", `${devicePath(d)}/properties/${p}`, confirmed ? { value, confirmed } : { value });
 export const shares = (d) => request("GET", `${devicePath(d)}/shares`);
 export const share = (d, user, right) =>
   request("PUT", `${devicePath(d)}/shares/${encodeURIComponent(user)}`, { right });

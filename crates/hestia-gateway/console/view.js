@@ -87,7 +87,7 @@ function propertyRow(device, prop, id, error) {
     }
     control.disabled = true;
     try {
-      const answer = await api.setProperty(device.id, prop.name, value);
+      const answer = await api.setProperty(device.id, prop.name, value, prop.needsConfirmation);
       showValue(row, prop, answer.value);
       announce(`${device.name}: ${prop.name} set to ${formatValue(prop, answer.value)}`);
     } catch (e) {

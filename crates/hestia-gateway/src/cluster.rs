@@ -111,18 +111,46 @@ impl Cluster {
         }
     }
 
+    /// Sets the property; `confirmed` says the person confirmed it (checked before, by
+    /// [`Cluster::check_confirmation`], and carried on to a peer gateway, which checks again).
     pub async fn set(
         &self,
         user: &str,
         device: &DeviceId,
         property: &PropertyName,
         value: Value,
+        confirmed: bool,
     ) -> Result<PropertyValue, CuiError> {
         match self {
             Cluster::Igrs(c) => c.set(user, device, property, value).await,
-            Cluster::Peer(c) => c.set(user, device, property, value).await,
+            Cluster::Peer(c) => c.set(user, device, property, value, confirmed).await,
             Cluster::Mqtt(c) => c.set(user, device, property, value).await,
         }
+    }
+
+    /// Refuses an update of a property that needs confirmation unless the person confirmed
+    /// it (§10 safety): `confirmation_required`, to be sent again with `confirmed`.
+    pub async fn check_confirmation(
+        &self,
+        device: &DeviceId,
+        property: &PropertyName,
+        confirmed: bool,
+    ) -> Result<(), CuiError> {
+        let needs = match self {
+            Cluster::Igrs(c) => c.needs_confirmation(device, property).await?,
+            // The peer knows its devices' flags and refuses there; Homie has no such flag.
+            Cluster::Peer(_) | Cluster::Mqtt(_) => false,
+        };
+        if needs && !confirmed {
+            return Err(CuiError::new(
+                crate::model::ErrorCode::ConfirmationRequired,
+                format!(
+                    "{} of {device} needs the person's confirmation: send it again with \"confirmed\": true",
+                    property.as_str()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// What can be checked of a set before the device sees it (a queued command is checked

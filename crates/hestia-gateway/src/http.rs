@@ -196,6 +196,9 @@ struct SetValue {
     value: serde_json::Value,
     /// Seconds a command for an offline device may wait for it; absent: fail at once.
     queue_for: Option<u64>,
+    /// The person confirmed this update of a property that needs confirmation.
+    #[serde(default)]
+    confirmed: bool,
 }
 
 /// `POST /sign-out`: the bearer token stops working; `204`.
@@ -263,7 +266,11 @@ async fn set_property(
         device,
         property,
         value: value_from_json(&body.value)?,
-        options: SetOptions { wait, queue_for },
+        options: SetOptions {
+            wait,
+            queue_for,
+            confirmed: body.confirmed,
+        },
     };
     match gateway.execute(op).await? {
         Outcome::Accepted(view) => {

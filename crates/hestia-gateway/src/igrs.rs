@@ -309,6 +309,20 @@ impl IgrsCluster {
         Ok(self.snapshot(user).await?.right(device.local()).is_some())
     }
 
+    /// Whether the device described the property as needing confirmation (unsafe to set
+    /// unasked: a heater, a lock, a plug feeding a heater).
+    pub async fn needs_confirmation(
+        &self,
+        device: &DeviceId,
+        property: &PropertyName,
+    ) -> Result<bool, CuiError> {
+        Ok(self
+            .description(device.local())
+            .await?
+            .and_then(|d| d.property(property.as_str()).map(|p| p.needs_confirmation))
+            .unwrap_or(false))
+    }
+
     /// The events the device described; None when it never described itself.
     pub async fn events_of(&self, device: &DeviceId) -> Result<Option<Vec<String>>, CuiError> {
         Ok(self

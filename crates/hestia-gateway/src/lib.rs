@@ -285,6 +285,7 @@ impl HesGateway {
                     device,
                     property,
                     value,
+                    confirmed: options.confirmed,
                 };
                 self.update(command, options).await
             }
@@ -338,6 +339,9 @@ impl HesGateway {
     /// wait, else a deferred operation; for an offline device with `queue_for`, a queued one.
     async fn update(&self, command: SetCommand, options: SetOptions) -> Result<Outcome, CuiError> {
         let cluster = self.clusters.of(&command.device)?;
+        cluster
+            .check_confirmation(&command.device, &command.property, command.confirmed)
+            .await?;
         if let Some(ttl) = options.queue_for
             && !cluster.is_online(&command.device)
         {
@@ -392,7 +396,11 @@ impl HesGateway {
 
     async fn carry_out(&self, id: &str, c: SetCommand) -> Result<PropertyValue, CuiError> {
         let result = match self.clusters.of(&c.device) {
-            Ok(cluster) => cluster.set(&c.user, &c.device, &c.property, c.value).await,
+            Ok(cluster) => {
+                cluster
+                    .set(&c.user, &c.device, &c.property, c.value, c.confirmed)
+                    .await
+            }
             Err(e) => Err(e),
         };
         if let Ok(set) = &result {

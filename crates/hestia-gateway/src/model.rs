@@ -150,6 +150,8 @@ pub enum Operation {
 pub struct SetOptions {
     pub wait: Duration,
     pub queue_for: Option<Duration>,
+    /// The person confirmed an update of a property that needs confirmation (an unsafe one).
+    pub confirmed: bool,
 }
 
 impl Default for SetOptions {
@@ -157,6 +159,7 @@ impl Default for SetOptions {
         SetOptions {
             wait: crate::operations::DEFAULT_WAIT,
             queue_for: None,
+            confirmed: false,
         }
     }
 }
@@ -353,11 +356,12 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     RateLimited,
+    ConfirmationRequired,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -369,6 +373,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::RateLimited,
+        ErrorCode::ConfirmationRequired,
         ErrorCode::Internal,
     ];
 
@@ -390,6 +395,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::ConfirmationRequired => "confirmation_required",
             ErrorCode::Internal => "internal",
         }
     }
@@ -409,6 +415,8 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            // RFC 6585: the request must be made again with the precondition (`confirmed`).
+            ErrorCode::ConfirmationRequired => StatusCode::PRECONDITION_REQUIRED,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

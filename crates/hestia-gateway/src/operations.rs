@@ -73,6 +73,8 @@ pub struct SetCommand {
     pub device: DeviceId,
     pub property: PropertyName,
     pub value: Value,
+    /// The person confirmed it (a property that needs confirmation).
+    pub confirmed: bool,
 }
 
 #[derive(Debug)]
@@ -259,6 +261,7 @@ mod tests {
             device: DeviceId::parse("igrs:lamp").expect("id"),
             property: PropertyName::parse("on").expect("name"),
             value: Value::Boolean(true),
+            confirmed: false,
         }
     }
 

@@ -126,13 +126,7 @@ async fn online_events_follow_the_devices_connection() {
     subscribed(&home, &token, "igrs:plug", "online").await;
     let mut stream = EventStream::open(&home, &token, "alice").await;
 
-    let plug = Device::start(
-        home.t.options(),
-        DeviceIdentity::new("plug", PASSWORD),
-        Kind::Plug.description(),
-    )
-    .await
-    .expect("plug online");
+    let plug = home.connect_plug().await;
     let (_, came) = stream.next().await;
     assert_eq!(came["body"]["payload"], json!({"online": true}));
     plug.close().await.expect("close");

@@ -316,11 +316,11 @@ async fn malformed_bodies_are_bad_requests_and_oversize_ones_too_large() {
         ),
         (
             "[]",
-            "Failed to deserialize the JSON body into the target type: invalid length 0, expected struct SetValue with 2 elements at line 1 column 2",
+            "Failed to deserialize the JSON body into the target type: invalid length 0, expected struct SetValue with 3 elements at line 1 column 2",
         ),
         (
             "{\"value\":true,\"extra\":1}",
-            "Failed to deserialize the JSON body into the target type: extra: unknown field `extra`, expected `value` or `queueFor` at line 1 column 21",
+            "Failed to deserialize the JSON body into the target type: extra: unknown field `extra`, expected one of `value`, `queueFor`, `confirmed` at line 1 column 21",
         ),
         (
             "{}",
@@ -416,5 +416,42 @@ async fn reads_reuse_one_kept_igrs_session_until_the_grant_is_withdrawn() {
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );
+    home.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_needing_confirmation_is_refused_until_confirmed() {
+    use hestia_client::simulator::{self, Behaviour, Kind};
+    let mut home = Home::start().await;
+    let plug = home.connect_plug().await;
+    home.tasks.spawn(async move {
+        let _ = simulator::run(plug, Kind::Plug, Behaviour::default()).await;
+    });
+    let token = home.sign_in("alice").await;
+    let uri = "/users/alice/devices/igrs:plug/properties/on";
+    let unconfirmed = json!({ "value": false }).to_string();
+    let (status, body) = home
+        .call(Method::PUT, uri, Some(&token), Some(&unconfirmed))
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{body}");
+    assert_eq!(body["code"], "confirmation_required");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"confirmed\": true")),
+        "{body}"
+    );
+    let (_, still) = home.get(&token, "alice", "igrs:plug", "on").await;
+    assert_eq!(still["value"], true, "nothing reached the plug");
+
+    let confirmed = json!({ "value": false, "confirmed": true }).to_string();
+    let (status, body) = home
+        .call(Method::PUT, uri, Some(&token), Some(&confirmed))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["value"], false);
+    // A property without the flag needs no confirmation.
+    let (_, power) = home.get(&token, "alice", "igrs:plug", "power").await;
+    assert!(power["value"].is_number(), "{power}");
     home.stop().await;
 }

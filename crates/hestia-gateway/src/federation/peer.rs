@@ -152,10 +152,11 @@ impl PeerCluster {
         device: &DeviceId,
         property: &PropertyName,
         value: Value,
+        confirmed: bool,
     ) -> Result<PropertyValue, CuiError> {
         let link = self.link(user, Some(device))?;
         let path = Self::property_path(&link, device, property);
-        let body = json!({ "value": value_to_json(&value) });
+        let body = json!({ "value": value_to_json(&value), "confirmed": confirmed });
         let (status, answer) = self
             .federation
             .call(&link, Method::PUT, &path, Some(&body), Some(PEER_WAIT))

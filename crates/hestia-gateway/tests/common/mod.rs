@@ -76,6 +76,17 @@ impl Home {
         }
     }
 
+    /// Connects the plug, which the home leaves offline, as a device of its kind.
+    pub async fn connect_plug(&self) -> Device {
+        Device::start(
+            self.t.options(),
+            DeviceIdentity::new("plug", PASSWORD),
+            Kind::Plug.description(),
+        )
+        .await
+        .expect("plug online")
+    }
+
     pub async fn stop(mut self) {
         self.tasks.abort_all();
         self.t.stop().await;
