@@ -765,6 +765,31 @@ async fn federation_refuses_what_a_stranger_sends() {
         )
         .await;
     assert_eq!(half.status, StatusCode::FORBIDDEN, "{}", half.text);
+    // Nor can the peer itself pile up halves: its grant has one already.
+    let a_token_at_b =
+        h.a.server
+            .gateway
+            .federation()
+            .links()
+            .get(&link_id)
+            .expect("link")
+            .tokens
+            .access_token()
+            .await;
+    let again = browser
+        .send(
+            Method::POST,
+            &format!("{b}/cui/v1/federation/links"),
+            Some(&a_token_at_b),
+            Some(json!({
+                "linkId": "second",
+                "user": "alice",
+                "accessToken": "x",
+                "callbackSecret": "s".repeat(32),
+            })),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
     assert_eq!(h.b.server.gateway.federation().links().all().len(), 1);
 
     // Webhooks for the link: only the link's callback grant, signed with its secret, now.

@@ -132,6 +132,13 @@ impl HesGateway {
         let peer = federation.peer_by_client(client_id).ok_or_else(|| {
             CuiError::forbidden("the token's client is no peer gateway of this one")
         })?;
+        // One half per grant: a peer cannot pile up links by posting again.
+        if self.inbound_link_of_grant(grant).is_some() {
+            return Err(CuiError::new(
+                ErrorCode::Conflict,
+                "this grant already has its half of a link",
+            ));
+        }
         if !(16..=256).contains(&body.callback_secret.len()) {
             return Err(CuiError::bad_request(
                 "callbackSecret is 16 to 256 characters",
