@@ -43,6 +43,17 @@ pub struct DeviceEvent {
     pub payload: serde_json::Value,
 }
 
+/// An event name a subscription may ask for: 1-64 of a-z, 0-9, `_` and `-`.
+pub fn check_event_name(name: &str) -> Result<(), CuiError> {
+    if hestia_proto::device::is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(CuiError::bad_request(
+            "an event name is 1-64 of a-z, 0-9, _ and -",
+        ))
+    }
+}
+
 /// Payload fields that must all equal the given values for a notification to be sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]

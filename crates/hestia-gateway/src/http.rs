@@ -72,13 +72,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(gateway: Arc<HesGateway>) -> Rou
 
 impl IntoResponse for CuiError {
     fn into_response(self) -> Response {
-        let message_id = hestia_proto::stanza::new_id();
-        if let Some(cause) = self.cause() {
-            // The one place an internal cause is logged; the id ties it to what the client saw.
-            tracing::error!(message_id = %message_id, cause, "CUI request failed");
-        }
-        let body = json!({ "code": self.code, "message": self.message, "messageId": message_id });
-        let mut response = (self.code.status(), Json(body)).into_response();
+        let mut response = (self.code.status(), Json(self.to_json())).into_response();
         let headers = response.headers_mut();
         match self.code {
             ErrorCode::Unauthorized => {
@@ -156,12 +150,7 @@ impl SignedIn {
     /// A user acts only as themself: `{u}` in the path must be the token's user, and an OAuth
     /// token must hold the operation's scope.
     pub fn acting_as(self, path_user: &str, needs: Scope) -> Result<String, CuiError> {
-        if self.0.scopes.is_some_and(|s| !s.contains(needs)) {
-            return Err(CuiError::forbidden(format!(
-                "the access token lacks the scope {}",
-                needs.as_str()
-            )));
-        }
+        self.0.check_scope(needs)?;
         if self.0.user == path_user {
             Ok(self.0.user)
         } else {
@@ -385,14 +374,18 @@ struct RenewBody {
 }
 
 /// A subscription's lifetime from a request: 1 s to a day, an hour when absent.
-fn expires_in(seconds: Option<u64>) -> Result<Duration, CuiError> {
+pub(crate) fn expires_in(seconds: Option<u64>) -> Result<Duration, CuiError> {
     seconds.map_or(Ok(events::DEFAULT_EXPIRES), |s| {
         seconds_within("expiresIn", s, events::MAX_EXPIRES)
     })
 }
 
 /// A request's `field` of `seconds`, from 1 s to `max`.
-fn seconds_within(field: &str, seconds: u64, max: Duration) -> Result<Duration, CuiError> {
+pub(crate) fn seconds_within(
+    field: &str,
+    seconds: u64,
+    max: Duration,
+) -> Result<Duration, CuiError> {
     let wanted = Duration::from_secs(seconds);
     if seconds == 0 || wanted > max {
         return Err(CuiError::bad_request(format!(
@@ -411,11 +404,7 @@ async fn subscribe(
 ) -> Result<Response, CuiError> {
     let grant = who.0.grant.clone();
     let user = who.acting_as(&path_user, Scope::Events)?;
-    if !hestia_proto::device::is_valid_name(&body.event) {
-        return Err(CuiError::bad_request(
-            "an event name is 1-64 of a-z, 0-9, _ and -",
-        ));
-    }
+    events::check_event_name(&body.event)?;
     let request = SubscribeRequest {
         device: DeviceId::parse(&body.device_id)?,
         event: body.event,
@@ -496,19 +485,17 @@ async fn run(gateway: &HesGateway, op: Operation) -> Result<Response, CuiError> 
 
 fn render(outcome: Outcome) -> Response {
     match outcome {
-        Outcome::Devices(devices) => Json(json!({ "devices": devices })).into_response(),
-        Outcome::Property(p) => Json(p).into_response(),
         Outcome::Sharing(s) => s.into_response(),
-        Outcome::Subscription(view) => Json(view).into_response(),
-        Outcome::Subscriptions(views) => Json(json!({ "subscriptions": views })).into_response(),
         Outcome::Cancelled => StatusCode::NO_CONTENT.into_response(),
-        Outcome::History {
-            device,
-            property,
-            points,
-        } => Json(json!({ "deviceId": device, "property": property, "points": points }))
-            .into_response(),
-        Outcome::Accepted(view) => (StatusCode::ACCEPTED, Json(view)).into_response(),
-        Outcome::Operation(view) => Json(view).into_response(),
+        outcome => {
+            let status = match outcome {
+                Outcome::Accepted(_) => StatusCode::ACCEPTED,
+                _ => StatusCode::OK,
+            };
+            match outcome.to_json() {
+                Some(body) => (status, Json(body)).into_response(),
+                None => CuiError::internal("an outcome without a body").into_response(),
+            }
+        }
     }
 }

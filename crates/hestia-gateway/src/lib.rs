@@ -8,6 +8,7 @@
 //! only through the application-server interface and the router's domain functions.
 
 pub mod auth;
+pub mod bus;
 pub mod cluster;
 pub mod console;
 pub mod events;
@@ -58,6 +59,8 @@ pub struct HesGateway {
     /// The feed's receiving side, until [`HesGateway::listen`] takes it.
     cluster_observations: Mutex<Option<mpsc::Receiver<Observed>>>,
     events: Events,
+    /// The HES-CLDPE binding: request/response events and notification topics.
+    bus: bus::EventBus,
     values: LiveValues,
     operations: Operations,
     tasks: TaskTracker,
@@ -81,6 +84,31 @@ pub struct Principal {
     /// gateway acting through a link is known by them.
     pub client_id: Option<String>,
     pub grant: Option<String>,
+}
+
+impl Principal {
+    /// A person acting in full, as their own sign-in does; what a service module inside the
+    /// gateway acts as for them on the event bus. The person must have granted the gateway
+    /// (signed in once), or their requests are `unauthorized`.
+    pub fn person(user: &str) -> Principal {
+        Principal {
+            user: user.to_owned(),
+            scopes: None,
+            client_id: None,
+            grant: None,
+        }
+    }
+
+    /// An OAuth access token must hold `needs`; a sign-in holds every scope.
+    pub fn check_scope(&self, needs: oauth::Scope) -> Result<(), CuiError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(needs) => Err(CuiError::forbidden(format!(
+                "the access token lacks the scope {}",
+                needs.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl HesGateway {
@@ -120,6 +148,7 @@ impl HesGateway {
             cluster_feed,
             cluster_observations: Mutex::new(Some(observations)),
             events: Events::with_reach(limits.webhook_reach()),
+            bus: bus::EventBus::default(),
             values: LiveValues::default(),
             operations: Operations::default(),
             tasks: TaskTracker::new(),
@@ -148,8 +177,9 @@ impl HesGateway {
             observations,
         );
         let federation = federation::keep_links(Arc::downgrade(self));
+        let operation_service = bus::serve(Arc::downgrade(self));
         async move {
-            futures_util::future::join(clusters, federation).await;
+            futures_util::future::join3(clusters, federation, operation_service).await;
         }
     }
 
@@ -224,6 +254,11 @@ impl HesGateway {
     /// The gateway's subscriptions and open streams.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// The gateway's event bus (HES-CLDPE).
+    pub fn bus(&self) -> &bus::EventBus {
+        &self.bus
     }
 
     /// Who a bearer token acts for: a console token, or a JWT access token of this gateway's
@@ -407,7 +442,7 @@ impl HesGateway {
             self.heard(set).await;
         }
         if let Some((user, notification)) = self.operations.finish(id, &result) {
-            self.events.send_to_user(&user, notification);
+            self.tell_result(&user, notification);
         }
         result
     }
@@ -424,8 +459,14 @@ impl HesGateway {
     /// Queued commands past their time-to-live are told as expired.
     fn expire_queued(&self) {
         for (user, notification) in self.operations.expire(SystemTime::now()) {
-            self.events.send_to_user(&user, notification);
+            self.tell_result(&user, notification);
         }
+    }
+
+    /// A deferred operation's result goes to the user's streams and the user's bus topic.
+    fn tell_result(&self, user: &str, notification: events::Notification) {
+        self.bus.publish_result(user, &notification.envelope);
+        self.events.send_to_user(user, notification);
     }
 
     /// The devices of every cluster the user reaches, sorted by id.
@@ -522,6 +563,7 @@ impl HesGateway {
     /// Notifies every matching subscription whose user may still see the device: rights are
     /// read at each event, so a revoked right silences a subscription at once.
     pub async fn publish(&self, event: &DeviceEvent) -> usize {
+        self.bus.publish_device_event(event);
         let subscribed = self.events.matching(event);
         if subscribed.is_empty() {
             return 0;

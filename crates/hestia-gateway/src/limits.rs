@@ -169,7 +169,7 @@ impl Limits {
     }
 
     /// One request from `peer` with `token`: Err(seconds to wait) once a bucket is empty.
-    fn admit(&self, peer: Option<IpAddr>, token: Option<&str>) -> Result<(), u64> {
+    pub(crate) fn admit(&self, peer: Option<IpAddr>, token: Option<&str>) -> Result<(), u64> {
         if let Some(ip) = peer
             && !(ip.is_loopback() && self.config.loopback_exempt)
         {

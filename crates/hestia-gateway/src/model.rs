@@ -185,6 +185,29 @@ pub enum Outcome {
     Sharing(crate::sharing::SharingOutcome),
 }
 
+impl Outcome {
+    /// The outcome as both bindings carry it: the HTTP response body and the body of a
+    /// HES-CLDPE response event. Sharing answers are the HTTP binding's alone (None).
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        use serde_json::{json, to_value};
+        let value = match self {
+            Outcome::Devices(devices) => json!({ "devices": devices }),
+            Outcome::Property(p) => to_value(p).ok()?,
+            Outcome::Accepted(view) | Outcome::Operation(view) => to_value(view).ok()?,
+            Outcome::Subscription(view) => to_value(view).ok()?,
+            Outcome::Subscriptions(views) => json!({ "subscriptions": views }),
+            Outcome::Cancelled => json!({}),
+            Outcome::History {
+                device,
+                property,
+                points,
+            } => json!({ "deviceId": device, "property": property, "points": points }),
+            Outcome::Sharing(_) => return None,
+        };
+        Some(value)
+    }
+}
+
 /// One device in a user's device list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -342,7 +365,7 @@ pub fn value_from_wire(raw: &str, kind: Option<&PropertyType>) -> Value {
 }
 
 /// The stable error codes of the CUI (`../shared/DESIGN.md` §4), each with its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -475,6 +498,16 @@ impl CuiError {
     /// The cause of an internal failure, for the log.
     pub fn cause(&self) -> Option<&str> {
         self.cause.as_deref()
+    }
+
+    /// `{code, message, messageId}`, as every binding writes an error; an internal cause is
+    /// logged here, the one place, with the id that ties it to what the client saw.
+    pub fn to_json(&self) -> serde_json::Value {
+        let message_id = hestia_proto::stanza::new_id();
+        if let Some(cause) = self.cause() {
+            tracing::error!(message_id = %message_id, cause, "CUI operation failed");
+        }
+        serde_json::json!({ "code": self.code, "message": self.message, "messageId": message_id })
     }
 }
 

@@ -138,9 +138,48 @@ async fn a_browser_style_websocket_authenticates_then_hears_a_simulated_lamp() {
     assert_eq!(envelope["body"]["seq"], 1);
     assert_eq!(envelope["body"]["payload"]["on"], "true");
 
-    // The stream takes no other messages.
+    // The same socket carries HES-CLDPE request events; each response event is correlated.
+    let request = json!({
+        "type": "request", "messageId": "m-1", "timestamp": "2026-12-06T12:00:00Z",
+        "userId": "alice",
+        "body": {"operation": "setProperty", "deviceId": "igrs:lamp", "property": "on", "value": false},
+    });
+    ws.send(Message::text(request.to_string())).await.expect("send");
+    let (mut response, mut switched) = (None, None);
+    while response.is_none() || switched.is_none() {
+        let message = next_json(&mut ws).await.expect("an event");
+        match message["type"].as_str() {
+            Some("response") => response = Some(message),
+            Some("event") => switched = Some(message),
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    let response = response.expect("response");
+    assert_eq!(response["correlationId"], "m-1");
+    assert_eq!(response["body"]["value"], false);
+    let switched = switched.expect("event");
+    assert_eq!(switched["body"]["seq"], 2, "the set made over the socket is notified too");
+    assert_eq!(switched["body"]["payload"]["on"], "false");
+
+    // A request for another user, and a message that is not an envelope, are refused on the
+    // socket, which stays open.
+    let forged = json!({
+        "type": "request", "messageId": "m-2", "timestamp": "2026-12-06T12:00:00Z",
+        "userId": "bob", "body": {"operation": "listDevices"},
+    });
+    ws.send(Message::text(forged.to_string())).await.expect("send");
+    let refused = next_json(&mut ws).await.expect("error event");
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["correlationId"], "m-2");
+    assert_eq!(refused["body"]["code"], "forbidden");
     ws.send(Message::text("{}")).await.expect("send");
-    assert_eq!(next_json(&mut ws).await.expect_err("closed"), Some(1008));
+    let malformed = next_json(&mut ws).await.expect("error event");
+    assert_eq!(malformed["type"], "error");
+    assert_eq!(malformed["body"]["code"], "bad_request");
+
+    // Binary frames are not events: the socket closes with 1003 (unsupported data).
+    ws.send(Message::binary(vec![1, 2, 3])).await.expect("send");
+    assert_eq!(next_json(&mut ws).await.expect_err("closed"), Some(1003));
     tasks.abort_all();
     t.stop().await;
 }
