@@ -867,3 +867,152 @@ async fn federation_refuses_what_a_stranger_sends() {
     h.a.stop().await;
     h.b.stop().await;
 }
+
+/// The user's device links at `base`, as the console reads them.
+async fn device_links(browser: &Browser, base: &str, user: &str, token: &str) -> Vec<Value> {
+    let listed = browser
+        .send(
+            Method::GET,
+            &format!("{base}/cui/v1/users/{user}/federations"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    listed.json["deviceLinks"]
+        .as_array()
+        .expect("deviceLinks")
+        .clone()
+}
+
+/// Waits until the user's device link at A to home B is no longer waiting; its view.
+async fn device_link_outcome(browser: &Browser, a: &str, user: &str, token: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let links = device_links(browser, a, user, token).await;
+            if let Some(link) = links.iter().find(|l| l["status"] != "waiting") {
+                return link.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the device link finished within 30 s")
+}
+
+/// Starts a device link at A for `user`; the code and where to enter it.
+async fn start_device_link(browser: &Browser, a: &str, user: &str, token: &str) -> Answer {
+    browser
+        .send(
+            Method::POST,
+            &format!("{a}/cui/v1/users/{user}/federations"),
+            Some(token),
+            Some(json!({ "peer": "home-b", "flow": "device" })),
+        )
+        .await
+}
+
+/// The person enters the code at B's device page, signs in as alicia and decides.
+async fn decide_at_b(browser: &Browser, b: &str, user_code: &str, decision: &str) {
+    let pairs: Vec<(String, String)> = [
+        ("user_code", user_code),
+        ("username", "alicia"),
+        ("password", PASSWORD),
+        ("decision", decision),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+    let decided = browser.form(&format!("{b}/oauth/device"), &pairs).await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.text);
+}
+
+#[tokio::test]
+async fn a_side_without_a_browser_links_with_a_user_code_entered_at_the_peer() {
+    let mut h = homes().await;
+    h.a.add_user("bob").await.expect("bob");
+    let browser = Browser::new();
+    let (a, b) = (h.a.http_base(), h.b.http_base());
+    let token_a = browser.sign_in(&a, "alice").await;
+
+    let started = start_device_link(&browser, &a, "alice", &token_a).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    assert_eq!(
+        started.cookie, None,
+        "no browser returns, so nothing binds one"
+    );
+    assert_eq!(started.json["status"], "waiting");
+    let user_code = started.json["userCode"].as_str().expect("code").to_owned();
+    assert_eq!(
+        started.json["verificationUri"],
+        format!("{b}/oauth/device").as_str()
+    );
+    assert!(
+        started.json["verificationUriComplete"]
+            .as_str()
+            .is_some_and(|u| u.contains("user_code=")),
+        "{}",
+        started.text
+    );
+    let again = start_device_link(&browser, &a, "alice", &token_a).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(again.json["code"], "conflict");
+
+    decide_at_b(&browser, &b, &user_code, "allow").await;
+    let outcome = device_link_outcome(&browser, &a, "alice", &token_a).await;
+    assert_eq!(outcome["status"], "linked", "{outcome}");
+    let listed = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/federations"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(listed.json["federations"][0]["peer"], "home-b");
+    assert_eq!(listed.json["federations"][0]["remoteUser"], "alicia");
+    let read = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/devices/home-b:igrs:lamp/properties/on"),
+            Some(&token_a),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    let linked_again = start_device_link(&browser, &a, "alice", &token_a).await;
+    assert_eq!(linked_again.status, StatusCode::CONFLICT, "already linked");
+
+    // Denied at the peer: no link, and the person sees why.
+    let token_bob = browser.sign_in(&a, "bob").await;
+    let started = start_device_link(&browser, &a, "bob", &token_bob).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.text);
+    let code = started.json["userCode"].as_str().expect("code").to_owned();
+    decide_at_b(&browser, &b, &code, "deny").await;
+    let outcome = device_link_outcome(&browser, &a, "bob", &token_bob).await;
+    assert_eq!(outcome["status"], "denied", "{outcome}");
+    let bobs = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/bob/federations"),
+            Some(&token_bob),
+            None,
+        )
+        .await;
+    assert_eq!(bobs.json["federations"], json!([]));
+    let someone_elses = browser
+        .send(
+            Method::GET,
+            &format!("{a}/cui/v1/users/alice/federations"),
+            Some(&token_bob),
+            None,
+        )
+        .await;
+    assert_eq!(
+        someone_elses.status,
+        StatusCode::FORBIDDEN,
+        "a user sees only their own links"
+    );
+    h.tasks.abort_all();
+    h.a.stop().await;
+    h.b.stop().await;
+}

@@ -144,7 +144,9 @@ async fn a_browser_style_websocket_authenticates_then_hears_a_simulated_lamp() {
         "userId": "alice",
         "body": {"operation": "setProperty", "deviceId": "igrs:lamp", "property": "on", "value": false},
     });
-    ws.send(Message::text(request.to_string())).await.expect("send");
+    ws.send(Message::text(request.to_string()))
+        .await
+        .expect("send");
     let (mut response, mut switched) = (None, None);
     while response.is_none() || switched.is_none() {
         let message = next_json(&mut ws).await.expect("an event");
@@ -158,7 +160,10 @@ async fn a_browser_style_websocket_authenticates_then_hears_a_simulated_lamp() {
     assert_eq!(response["correlationId"], "m-1");
     assert_eq!(response["body"]["value"], false);
     let switched = switched.expect("event");
-    assert_eq!(switched["body"]["seq"], 2, "the set made over the socket is notified too");
+    assert_eq!(
+        switched["body"]["seq"], 2,
+        "the set made over the socket is notified too"
+    );
     assert_eq!(switched["body"]["payload"]["on"], "false");
 
     // A request for another user, and a message that is not an envelope, are refused on the
@@ -167,7 +172,9 @@ async fn a_browser_style_websocket_authenticates_then_hears_a_simulated_lamp() {
         "type": "request", "messageId": "m-2", "timestamp": "2026-12-06T12:00:00Z",
         "userId": "bob", "body": {"operation": "listDevices"},
     });
-    ws.send(Message::text(forged.to_string())).await.expect("send");
+    ws.send(Message::text(forged.to_string()))
+        .await
+        .expect("send");
     let refused = next_json(&mut ws).await.expect("error event");
     assert_eq!(refused["type"], "error");
     assert_eq!(refused["correlationId"], "m-2");

@@ -48,6 +48,19 @@ async fn list_peers(
 #[serde(deny_unknown_fields)]
 struct Start {
     peer: String,
+    /// How the person consents at the peer.
+    #[serde(default)]
+    flow: Flow,
+}
+
+#[derive(Deserialize, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Flow {
+    /// Authorization code with PKCE: this browser goes to the peer and comes back.
+    #[default]
+    Code,
+    /// Device authorization grant (RFC 8628): a user code entered at the peer, anywhere.
+    Device,
 }
 
 /// `POST /users/{u}/federations`: where to consent at the peer. A person's own sign-in only:
@@ -59,6 +72,10 @@ async fn start(
     Body(body): Body<Start>,
 ) -> Result<Response, CuiError> {
     let user = who.acting_in_person(&path_user)?;
+    if body.flow == Flow::Device {
+        let waiting = gateway.start_device_link(&user, &body.peer).await?;
+        return Ok((StatusCode::CREATED, Json(waiting)).into_response());
+    }
     let redirect_uri = gateway.federation_redirect_uri();
     let begun = gateway
         .federation()
@@ -88,7 +105,11 @@ async fn list(
     Params(path_user): Params<String>,
 ) -> Result<Response, CuiError> {
     let user = who.acting_in_person(&path_user)?;
-    Ok(Json(json!({ "federations": gateway.links_of(&user) })).into_response())
+    let waiting = gateway.federation().device_links_of(&user);
+    Ok(
+        Json(json!({ "federations": gateway.links_of(&user), "deviceLinks": waiting }))
+            .into_response(),
+    )
 }
 
 /// `DELETE /users/{u}/federations/{link}`.

@@ -55,16 +55,34 @@ impl HesGateway {
     ) -> Result<LinkView, CuiError> {
         let federation = self.federation();
         let pending = federation.take_pending(state, binding)?;
-        let peer = pending.peer.clone();
         let answer = federation
-            .redeem(&peer, code, &pending.verifier, &pending.redirect_uri)
+            .redeem(
+                &pending.peer,
+                code,
+                &pending.verifier,
+                &pending.redirect_uri,
+            )
             .await?;
-        let tokens = RemoteTokens::from_answer(&answer)?;
+        self.establish_link(pending.user, pending.peer, &answer)
+            .await
+    }
+
+    /// Makes the link from the peer's token answer, however the user consented (code or
+    /// device grant): learns the person's user there, issues the peer a callback grant and
+    /// gives it the peer, so federation is mutual.
+    pub(super) async fn establish_link(
+        &self,
+        user: String,
+        peer: Arc<super::Peer>,
+        answer: &serde_json::Value,
+    ) -> Result<LinkView, CuiError> {
+        let federation = self.federation();
+        let tokens = RemoteTokens::from_answer(answer)?;
         let access = tokens.access_token().await;
         let remote_user = federation.subject_of(&peer, &access).await?;
         let link = Arc::new(Link {
             id: crate::oauth::random_token(),
-            user: pending.user,
+            user,
             peer: peer.clone(),
             remote_user,
             remote_id: RwLock::new(None),

@@ -8,6 +8,7 @@
 //! the link on both sides. See `docs/cui.md` (federation).
 
 mod config;
+mod device;
 pub mod http;
 mod link;
 pub mod peer;
@@ -25,6 +26,7 @@ use crate::events::rfc3339;
 use crate::model::{CuiError, ErrorCode};
 
 pub use config::{FederationConfig, PeerConfig};
+pub use device::{DeviceLinkStatus, DeviceLinkView};
 pub use tokens::RemoteTokens;
 
 /// How long a started link waits for the user to come back from the peer's consent screen.
@@ -169,6 +171,8 @@ pub struct Federation {
     peers: RwLock<HashMap<String, Arc<Peer>>>,
     links: Arc<Links>,
     pending: std::sync::Mutex<HashMap<String, Pending>>,
+    /// Links waiting for a user code to be entered at the peer (RFC 8628).
+    device_links: device::DeviceLinks,
     http: reqwest::Client,
     /// Where links and their tokens outlive a restart.
     store: hestia_store::Store,
@@ -228,6 +232,7 @@ impl Federation {
             peers: RwLock::default(),
             links: Arc::default(),
             pending: std::sync::Mutex::default(),
+            device_links: device::DeviceLinks::default(),
             http: reqwest::Client::builder()
                 .timeout(PEER_TIMEOUT)
                 // A peer answers; it never sends this side elsewhere with the user's token.
@@ -286,18 +291,7 @@ impl Federation {
     /// comes back to `redirect_uri` with the `state` kept here.
     pub fn begin(&self, user: &str, peer: &str, redirect_uri: &str) -> Result<Begun, CuiError> {
         let peer = self.peer(peer)?;
-        if self.links.outbound(user, &peer.name).is_some() {
-            return Err(CuiError::new(
-                ErrorCode::Conflict,
-                format!("{user} is already linked to {}", peer.name),
-            ));
-        }
-        if self.links.of_user(user).len() >= MAX_LINKS_PER_USER {
-            return Err(CuiError::new(
-                ErrorCode::Conflict,
-                format!("a user holds at most {MAX_LINKS_PER_USER} links"),
-            ));
-        }
+        self.check_can_link(user, &peer)?;
         let state = crate::oauth::random_token();
         let verifier = crate::oauth::random_token();
         let binding = crate::oauth::random_token();
@@ -335,6 +329,23 @@ impl Federation {
             peer: peer.name.clone(),
             binding,
         })
+    }
+
+    /// A user links once to each peer, and to at most [`MAX_LINKS_PER_USER`] peers.
+    fn check_can_link(&self, user: &str, peer: &Peer) -> Result<(), CuiError> {
+        if self.links.outbound(user, &peer.name).is_some() {
+            return Err(CuiError::new(
+                ErrorCode::Conflict,
+                format!("{user} is already linked to {}", peer.name),
+            ));
+        }
+        if self.links.of_user(user).len() >= MAX_LINKS_PER_USER {
+            return Err(CuiError::new(
+                ErrorCode::Conflict,
+                format!("a user holds at most {MAX_LINKS_PER_USER} links"),
+            ));
+        }
+        Ok(())
     }
 
     /// The pending link a returning `state` names, taken (a state is good once), if the

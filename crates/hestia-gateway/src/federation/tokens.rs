@@ -115,7 +115,7 @@ pub fn challenge(verifier: &str) -> String {
 
 impl Federation {
     /// A form POST to one of the peer's client-authenticated OAuth endpoints.
-    async fn post_form(
+    pub(super) async fn post_form(
         &self,
         peer: &Peer,
         path: &str,
@@ -264,7 +264,7 @@ impl Federation {
 }
 
 /// An OAuth error answer as the CUI's `unauthorized`.
-fn oauth_refusal(what: &str, answer: &Value) -> CuiError {
+pub(super) fn oauth_refusal(what: &str, answer: &Value) -> CuiError {
     let why = answer["error_description"]
         .as_str()
         .or_else(|| answer["error"].as_str())
